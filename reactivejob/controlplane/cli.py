@@ -1,0 +1,55 @@
+"""``reactivejob-controlplane``: a throwaway Kubernetes API on loopback, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from .binaries import ensure_built
+from .cluster import ControlPlane
+from .errors import ControlPlaneError
+from .versions import ETCD, HELM, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so ``with`` blocks stop the control plane and clean up."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reactivejob-controlplane", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start etcd, kube-apiserver and kube-controller-manager")
+    run.add_argument("--port", type=int, help="kube-apiserver port (default: a free one)")
+    build = sub.add_parser("build", help="build (or find cached) binaries and print their paths")
+    build.add_argument("--with-helm", action="store_true", help="also build helm")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            tools = [ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER] + ([HELM] if args.with_helm else [])
+            for tool in tools:
+                print(ensure_built(tool))
+            return 0
+        exit_on_sigterm()
+        with ControlPlane(api_port=args.port) as control_plane:
+            print(f"control plane ready in {control_plane.startup_seconds:.1f}s at {control_plane.server}")
+            print(f"export KUBECONFIG={control_plane.kubeconfig}")
+            print("Ctrl-C stops it and removes every file it made.", flush=True)
+            threading.Event().wait()
+    except ControlPlaneError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Server-side apply of manifests, and installing CRDs until they are served.
+
+Server-side apply, because the ReactiveJob CRD (~700 KB) is over the 256 KiB annotation limit
+that client-side apply's last-applied copy runs into.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes.dynamic import DynamicClient
+
+FIELD_MANAGER = "reactivejob-controlplane"
+
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def server_side_apply(
+    api: client.ApiClient, manifest: Mapping[str, Any], field_manager: str = FIELD_MANAGER
+) -> Any:
+    resource = DynamicClient(api).resources.get(
+        api_version=manifest["apiVersion"], kind=manifest["kind"]
+    )
+    namespace = manifest.get("metadata", {}).get("namespace")
+    return resource.server_side_apply(
+        body=dict(manifest),
+        name=manifest["metadata"]["name"],
+        namespace=namespace,
+        field_manager=field_manager,
+        force_conflicts=True,
+    )
+
+
+def install_crds(api: client.ApiClient, paths: Iterable[Path], timeout: float = 30.0) -> list[str]:
+    """Apply every CRD in ``paths`` and wait until each is Established (served)."""
+    names: list[str] = []
+    for path in paths:
+        for document in load_documents(path):
+            server_side_apply(api, document)
+            names.append(document["metadata"]["name"])
+    extensions = client.ApiextensionsV1Api(api)
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not _established(extensions.read_custom_resource_definition(name)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {name} was not Established within {timeout:.0f}s")
+            time.sleep(0.1)
+    return names
+
+
+def _established(crd: client.V1CustomResourceDefinition) -> bool:
+    conditions = (crd.status and crd.status.conditions) or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)

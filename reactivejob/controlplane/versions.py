@@ -1,0 +1,58 @@
+"""The pinned versions of the control-plane binaries.
+
+The go.mod files under ``gomod/`` are the single place versions are pinned: they are what
+``go build`` uses, and this module reads them so the cache key, the progress line and the
+schema's Kubernetes OpenAPI version can never disagree with what is actually built.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+GOMOD_DIR = Path(__file__).parent / "gomod"
+
+
+@dataclass(frozen=True)
+class GoTool:
+    """A binary built from a Go module pinned in ``gomod/<module_dir>/go.mod``."""
+
+    binary: str
+    package: str
+    module_dir: str
+    pinned_module: str
+
+    @property
+    def module_path(self) -> Path:
+        return GOMOD_DIR / self.module_dir
+
+    @property
+    def version(self) -> str:
+        return required_version(self.module_path / "go.mod", self.pinned_module)
+
+
+def required_version(gomod: Path, module: str) -> str:
+    text = gomod.read_text()
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)\s*(?://.*)?$", text, re.MULTILINE)
+    if match is None:
+        raise LookupError(f"{gomod} does not require {module}")
+    return match.group(1)
+
+
+KUBE_APISERVER = GoTool(
+    "kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", "kube", "k8s.io/kubernetes"
+)
+KUBE_CONTROLLER_MANAGER = GoTool(
+    "kube-controller-manager",
+    "k8s.io/kubernetes/cmd/kube-controller-manager",
+    "kube",
+    "k8s.io/kubernetes",
+)
+ETCD = GoTool("etcd", "go.etcd.io/etcd/server/v3", "etcd", "go.etcd.io/etcd/server/v3")
+HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", "helm", "helm.sh/helm/v4")
+
+
+def kubernetes_version() -> str:
+    """The Kubernetes release the control plane runs, e.g. ``v1.36.4``."""
+    return KUBE_APISERVER.version
