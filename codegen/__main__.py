@@ -35,7 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         report(f"generated files match schema/ ({len(outputs)} files)")
         return 0
     written = write(outputs)
-    report(f"wrote {len(written)} of {len(outputs)} files" + (":\n" + relative(written, args.root) if written else ""))
+    report(
+        f"wrote {len(written)} of {len(outputs)} files"
+        + (":\n" + relative(written, args.root) if written else "")
+    )
     return 0
 
 

@@ -25,14 +25,12 @@ def crd_settings(documents: Documents) -> Schema:
 
 def build_crd(documents: Documents) -> Schema:
     settings = crd_settings(documents)
-    converter = Converter(documents)
+    converter = Converter(documents, own_file=ROOT_FILE)
     versions = []
     for version in settings["versions"]:
         pointer = version["schema"].partition("#")[2]
         schema = converter.convert_root(ROOT_FILE, pointer)
-        entry: dict[str, Any] = {
-            k: v for k, v in version.items() if k not in ("schema",)
-        }
+        entry: dict[str, Any] = {k: v for k, v in version.items() if k not in ("schema",)}
         entry["schema"] = {"openAPIV3Schema": schema}
         versions.append(dict(sorted(entry.items())))
     names = settings["names"]

@@ -84,7 +84,7 @@ def render(schema_dir: Path, layout: Layout) -> dict[Path, str]:
 
 def format_python(source: str) -> str:
     """ruff format with fixed settings, so output does not depend on the caller's config."""
-    from ruff.__main__ import find_ruff_bin  # noqa: PLC0415 - dev dependency
+    from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]  # noqa: PLC0415
 
     result = subprocess.run(
         [find_ruff_bin(), "format", "--isolated", "--line-length", "100", "-"],
@@ -139,7 +139,9 @@ def _read(path: Path) -> str | None:
 
 
 def relative(paths: list[Path], root: Path) -> str:
-    return "\n".join(f"  {path.relative_to(root) if path.is_relative_to(root) else path}" for path in paths)
+    return "\n".join(
+        f"  {path.relative_to(root) if path.is_relative_to(root) else path}" for path in paths
+    )
 
 
 def report(message: str) -> None:

@@ -10,7 +10,6 @@ import json
 import ssl
 import sys
 import urllib.request
-from pathlib import Path
 
 from reactivejob.controlplane import ControlPlane, kubernetes_version
 

@@ -43,17 +43,18 @@ class Documents:
                     json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
                 )
             except (json.JSONDecodeError, yaml.YAMLError) as error:
-                raise SchemaError(relative, f"not valid {path.suffix[1:].upper()}: {error}") from error
+                raise SchemaError(
+                    relative, f"not valid {path.suffix[1:].upper()}: {error}"
+                ) from error
         return self.loaded[relative]
 
     def resolve(self, ref: str, origin: str) -> tuple[str, str, Schema]:
         """``(file, pointer, schema)`` for a ``$ref`` found in ``origin`` (a ``file#/path``)."""
         file_part, _, pointer = ref.partition("#")
         file = file_part or origin.partition("#")[0]
-        document = self.load(file) if file_part else self.load(file)
-        node: Any = document
-        for token in [t for t in pointer.split("/") if t]:
-            token = token.replace("~1", "/").replace("~0", "~")
+        node: Any = self.load(file)
+        for raw in [t for t in pointer.split("/") if t]:
+            token = raw.replace("~1", "/").replace("~0", "~")
             if not isinstance(node, dict) or token not in node:
                 raise SchemaError(origin, f"dangling $ref {ref!r}: {token!r} not found in {file}")
             node = node[token]

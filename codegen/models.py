@@ -41,7 +41,9 @@ def model_document(documents: Documents) -> Schema:
         key = f"{file}#{pointer}"
         if name in schemas:
             if origins[name] != key:
-                raise SchemaError(key, f"two schemas would both be named {name!r} ({origins[name]})")
+                raise SchemaError(
+                    key, f"two schemas would both be named {name!r} ({origins[name]})"
+                )
             continue
         _, _, target = documents.resolve(key, key)
         origins[name] = key
@@ -81,13 +83,9 @@ def _rewrite(node: Any, file: str, pending: list[tuple[str, str]]) -> Any:
 
 def generate_models(documents: Documents, header: str) -> str:
     # Imported here: datamodel-code-generator is a dev dependency, needed only to generate.
-    from datamodel_code_generator import (  # noqa: PLC0415
-        DataModelType,
-        InputFileType,
-        PythonVersion,
-        generate,
-    )
-    from datamodel_code_generator.format import Formatter  # noqa: PLC0415
+    from datamodel_code_generator import generate  # noqa: PLC0415
+    from datamodel_code_generator.enums import DataModelType, InputFileType  # noqa: PLC0415
+    from datamodel_code_generator.format import Formatter, PythonVersion  # noqa: PLC0415
 
     document = model_document(documents)
     output = generate(

@@ -7,8 +7,10 @@ Each rule is a small function so a unit test can show it on a small input:
   Quantity keeps its regex ``pattern``; metav1.Time is a ``date-time`` string;
 - list/map extensions are kept; patch-strategy, union and group-version-kind extensions are
   dropped (the server drops them and GitOps tools would show an endless diff);
+- upstream enums (Go ``+enum``) are dropped with their "Possible enum values" text: they are
+  documentation to controller-gen, and a newer kubelet may accept values an older CRD lists not;
 - implicit zero-value defaults are dropped: ``default: {}`` everywhere, and ``""``/``0``/``false``
-  on required properties and on array items, where openapi-gen adds them for non-pointer Go
+  on required properties, array items and map values, where openapi-gen adds them for non-pointer Go
   fields. On optional properties they come from explicit ``+default`` markers and are kept
   (the server needs e.g. ``default: ""`` on list-map keys); ``required`` lists are sorted;
 - embedded ObjectMeta keeps annotations, finalizers, labels, name, namespace; the root
@@ -21,6 +23,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from . import kube_facts
 from .loader import Documents, Schema, SchemaError, location
 
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -53,7 +56,8 @@ SCHEMA_VALUED = {"properties", "items", "additionalProperties", "allOf", "anyOf"
 
 
 def is_zero(value: Any) -> bool:
-    return any(value == zero and type(value) is type(zero) for zero in ({}, [], "", 0, False))
+    zeros: tuple[Any, ...] = ({}, [], "", 0, False)
+    return any(value == zero and type(value) is type(zero) for zero in zeros)
 
 
 def drop_empty_object_default(schema: Schema) -> Schema:
@@ -76,15 +80,14 @@ def sort_required(schema: Schema) -> Schema:
     return schema
 
 
-def int_or_string(description: str | None = None, pattern: str | None = None) -> Schema:
+def int_or_string(pattern: str | None = None) -> Schema:
+    """The type's own (long) description is left out, as controller-gen does; a field's stays."""
     schema: Schema = {
         "anyOf": [{"type": "integer"}, {"type": "string"}],
         "x-kubernetes-int-or-string": True,
     }
     if pattern:
         schema["pattern"] = pattern
-    if description:
-        schema["description"] = description
     return schema
 
 
@@ -107,8 +110,9 @@ def embedded_object_meta() -> Schema:
 class Converter:
     """Walks one root schema, inlining references and applying the rules above."""
 
-    def __init__(self, documents: Documents) -> None:
+    def __init__(self, documents: Documents, own_file: str) -> None:
         self.documents = documents
+        self.own_file = own_file
 
     def convert_root(self, file: str, pointer: str) -> Schema:
         _, _, root = self.documents.resolve(f"{file}#{pointer}", f"{file}#")
@@ -121,7 +125,12 @@ class Converter:
         return result
 
     def convert(
-        self, node: Any, file: str, path: tuple[str, ...], stack: tuple[str, ...], root: bool = False
+        self,
+        node: Any,
+        file: str,
+        path: tuple[str, ...],
+        stack: tuple[str, ...],
+        root: bool = False,
     ) -> Schema:
         here = location(file, path)
         if not isinstance(node, dict):
@@ -144,13 +153,18 @@ class Converter:
         if kind is not None and kind not in TYPES:
             raise SchemaError(here, f"bad type {kind!r}; one of {', '.join(sorted(TYPES))}")
         if kind is None and not (
-            node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
+            node.get("x-kubernetes-int-or-string")
+            or node.get("x-kubernetes-preserve-unknown-fields")
         ):
             raise SchemaError(
                 here, "no type: a structural schema needs a type on every node (or "
                 "x-kubernetes-preserve-unknown-fields / x-kubernetes-int-or-string)"
             )  # fmt: skip
         result: Schema = {k: copy.deepcopy(v) for k, v in node.items() if k in KEPT}
+        if file != self.own_file:
+            result.pop("enum", None)
+            if "description" in result:
+                result["description"] = kube_facts.strip_enum_suffix(result["description"])
         if "properties" in node:
             if kind != "object":
                 raise SchemaError(here, "properties given on a non-object type")
@@ -164,15 +178,17 @@ class Converter:
         if "items" in node:
             if kind != "array":
                 raise SchemaError(here, "items given on a non-array type")
-            result["items"] = drop_zero_default(
-                self.convert(node["items"], file, (*path, "items"), stack)
-            )
+            items = drop_zero_default(self.convert(node["items"], file, (*path, "items"), stack))
+            described = kube_facts.ITEM_DESCRIPTIONS.get(_property_of(path))
+            if described and "description" not in items:
+                items = {"description": described, **items}
+            result["items"] = items
         elif kind == "array":
             raise SchemaError(here, "an array needs items")
         additional = node.get("additionalProperties")
         if isinstance(additional, dict):
-            result["additionalProperties"] = self.convert(
-                additional, file, (*path, "additionalProperties"), stack
+            result["additionalProperties"] = drop_zero_default(
+                self.convert(additional, file, (*path, "additionalProperties"), stack)
             )
         if "required" in node:
             missing = [name for name in node["required"] if name not in node.get("properties", {})]
@@ -181,6 +197,11 @@ class Converter:
             result["required"] = list(node["required"])
         if "default" in node:
             result["default"] = copy.deepcopy(node["default"])
+        type_name = _type_name(path)
+        for name in kube_facts.DEFAULTS_NOT_IN_CRD.get(type_name, ()):
+            result.get("properties", {}).get(name, {}).pop("default", None)
+        if type_name in kube_facts.ATOMIC_BY_EMBEDDING:
+            result.setdefault("x-kubernetes-map-type", "atomic")
         return sort_required(drop_empty_object_default(result))
 
     @staticmethod
@@ -201,7 +222,9 @@ class Converter:
         if special is not None:
             converted = special
         else:
-            converted = self.convert(target, target_file, tuple(pointer.split("/")[1:]), (*stack, key))
+            converted = self.convert(
+                target, target_file, tuple(pointer.split("/")[1:]), (*stack, key)
+            )
         # Keys next to $ref (description, default...) describe this use of the type and win.
         own = {k: v for k, v in node.items() if k != "$ref"}
         if own:
@@ -221,29 +244,46 @@ class Converter:
         return self._reference({**parts[0], **own}, file, path, stack)
 
     def _overlay(
-        self, converted: Schema, own: Schema, file: str, path: tuple[str, ...], stack: tuple[str, ...]
+        self,
+        converted: Schema,
+        own: Schema,
+        file: str,
+        path: tuple[str, ...],
+        stack: tuple[str, ...],
     ) -> Schema:
         merged = dict(converted)
         for key, value in own.items():
             if key in DROPPED:
                 continue
             if key not in KEPT | {"default"}:
-                raise SchemaError(
-                    location(file, path), f"unsupported keyword {key!r} next to $ref"
-                )
+                raise SchemaError(location(file, path), f"unsupported keyword {key!r} next to $ref")
             merged[key] = copy.deepcopy(value)
         return sort_required(drop_empty_object_default(merged))
 
     def _special(self, name: str, target: Schema, use: Schema) -> Schema | None:
         rewrites: dict[str, Callable[[], Schema]] = {
-            INT_OR_STRING: lambda: int_or_string(target.get("description")),
-            QUANTITY: lambda: int_or_string(target.get("description"), QUANTITY_PATTERN),
+            INT_OR_STRING: int_or_string,
+            QUANTITY: lambda: int_or_string(QUANTITY_PATTERN),
             TIME: lambda: _described({"type": "string", "format": "date-time"}, target),
             MICRO_TIME: lambda: _described({"type": "string", "format": "date-time"}, target),
             OBJECT_META: embedded_object_meta,
         }
         rewrite = rewrites.get(name)
         return rewrite() if rewrite else None
+
+
+def _type_name(path: tuple[str, ...]) -> str:
+    """The type whose top-level schema ``path`` is (``components/schemas/<name>``), else ""."""
+    if len(path) == 3 and path[:2] == ("components", "schemas"):
+        return path[2]
+    return ""
+
+
+def _property_of(path: tuple[str, ...]) -> tuple[str, str]:
+    """``(type, property)`` for ``components/schemas/<type>/properties/<property>``."""
+    if len(path) == 5 and path[:2] == ("components", "schemas") and path[3] == "properties":
+        return path[2], path[4]
+    return "", ""
 
 
 def _described(schema: Schema, target: Schema) -> Schema:

@@ -57,7 +57,9 @@ def rich_template() -> dict[str, Any]:
                                     {"name": "PLAIN", "value": "1"},
                                     {
                                         "name": "PASSWORD",
-                                        "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}},
+                                        "valueFrom": {
+                                            "secretKeyRef": {"name": "db", "key": "password"}
+                                        },
                                     },
                                     {
                                         "name": "POD",
@@ -65,9 +67,15 @@ def rich_template() -> dict[str, Any]:
                                     },
                                 ],
                                 "envFrom": [{"secretRef": {"name": "db-env"}, "prefix": "DB_"}],
-                                "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
+                                "ports": [
+                                    {"containerPort": 8080, "name": "http", "protocol": "TCP"}
+                                ],
                                 "resources": {
-                                    "requests": {"cpu": 1, "memory": "128Mi", "ephemeral-storage": "1Gi"},
+                                    "requests": {
+                                        "cpu": 1,
+                                        "memory": "128Mi",
+                                        "ephemeral-storage": "1Gi",
+                                    },
                                     "limits": {"cpu": "1500m", "memory": "256Mi"},
                                 },
                                 "livenessProbe": {
@@ -76,7 +84,11 @@ def rich_template() -> dict[str, Any]:
                                 },
                                 "readinessProbe": {"tcpSocket": {"port": 8080}},
                                 "volumeMounts": [
-                                    {"name": "config", "mountPath": "/etc/migrate", "readOnly": True},
+                                    {
+                                        "name": "config",
+                                        "mountPath": "/etc/migrate",
+                                        "readOnly": True,
+                                    },
                                     {"name": "scratch", "mountPath": "/tmp"},
                                 ],
                                 "securityContext": {
@@ -89,7 +101,10 @@ def rich_template() -> dict[str, Any]:
                             }
                         ],
                         "volumes": [
-                            {"name": "config", "configMap": {"name": "migrate", "defaultMode": 420}},
+                            {
+                                "name": "config",
+                                "configMap": {"name": "migrate", "defaultMode": 420},
+                            },
                             {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
                             {
                                 "name": "data",
@@ -110,7 +125,11 @@ def rich_template() -> dict[str, Any]:
                                     "nodeSelectorTerms": [
                                         {
                                             "matchExpressions": [
-                                                {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}
+                                                {
+                                                    "key": "kubernetes.io/arch",
+                                                    "operator": "In",
+                                                    "values": ["amd64"],
+                                                }
                                             ]
                                         }
                                     ]
@@ -122,14 +141,21 @@ def rich_template() -> dict[str, Any]:
                                         "weight": 50,
                                         "podAffinityTerm": {
                                             "topologyKey": "kubernetes.io/hostname",
-                                            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "migrate"}},
+                                            "labelSelector": {
+                                                "matchLabels": {"app.kubernetes.io/name": "migrate"}
+                                            },
                                         },
                                     }
                                 ]
                             },
                         },
                         "tolerations": [
-                            {"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"},
+                            {
+                                "key": "dedicated",
+                                "operator": "Equal",
+                                "value": "batch",
+                                "effect": "NoSchedule",
+                            },
                             {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30},
                         ],
                         "nodeSelector": {"kubernetes.io/os": "linux"},
@@ -140,7 +166,9 @@ def rich_template() -> dict[str, Any]:
     )
 
 
-def reactive_job(name: str, template: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+def reactive_job(
+    name: str, template: dict[str, Any], namespace: str | None = None
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace

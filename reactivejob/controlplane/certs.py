@@ -65,10 +65,16 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
-                ),  # fmt: skip
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
                 critical=True,
             )
             .sign(self._key, hashes.SHA256())
@@ -120,7 +126,8 @@ def _san(host: str) -> x509.GeneralName:
 
 
 def service_account_keys(directory: Path) -> KeyPair:
-    """The key the API server signs ServiceAccount tokens with (TokenRequest), and its public half."""
+    """The key the API server signs ServiceAccount tokens with (TokenRequest), and its public
+    half, which it verifies them with."""
     key = _new_key()
     private = directory / "service-account.key"
     public = directory / "service-account.pub"

@@ -33,13 +33,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            tools = [ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER] + ([HELM] if args.with_helm else [])
+            tools = [ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER]
+            if args.with_helm:
+                tools.append(HELM)
             for tool in tools:
                 print(ensure_built(tool))
             return 0
         exit_on_sigterm()
         with ControlPlane(api_port=args.port) as control_plane:
-            print(f"control plane ready in {control_plane.startup_seconds:.1f}s at {control_plane.server}")
+            seconds = control_plane.startup_seconds
+            print(f"control plane ready in {seconds:.1f}s at {control_plane.server}")
             print(f"export KUBECONFIG={control_plane.kubeconfig}")
             print("Ctrl-C stops it and removes every file it made.", flush=True)
             threading.Event().wait()

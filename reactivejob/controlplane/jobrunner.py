@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
 import threading
 from typing import Any
@@ -26,6 +27,10 @@ OUTCOME_ANNOTATION = "testing.batch.cs.sap.com/outcome"
 DELAY_ANNOTATION = "testing.batch.cs.sap.com/delay-seconds"
 COMPLETE = "Complete"
 FAILED = "Failed"
+_REASONS = {
+    COMPLETE: ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of pods"),
+    FAILED: ("FailureTarget", "BackoffLimitExceeded", "Job has reached the backoff limit"),
+}
 
 log = logging.getLogger(__name__)
 
@@ -46,40 +51,34 @@ def _condition(kind: str, reason: str, message: str) -> dict[str, str]:
     }
 
 
-def finished_status(outcome: str, start_time: str | None) -> dict[str, Any]:
+def finished_status(outcome: str, start_time: str) -> dict[str, Any]:
     """The status a job controller writes for a finished single-Pod Job."""
-    start = start_time or _now()
-    if outcome == COMPLETE:
-        return {
-            "active": None,
-            "startTime": start,
-            "completionTime": _now(),
-            "succeeded": 1,
-            "conditions": [
-                _condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
-                _condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
-            ],
-        }  # fmt: skip
-    return {
-        "active": None,
-        "startTime": start,
-        "failed": 1,
+    interim, reason, message = _REASONS[outcome]
+    status: dict[str, Any] = {
+        "active": None,  # merge patch: remove
+        "startTime": start_time,
         "conditions": [
-            _condition("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
-            _condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+            _condition(interim, reason, message),
+            _condition(outcome, reason, message),
         ],
-    }  # fmt: skip
+    }
+    if outcome == COMPLETE:
+        status.update(completionTime=_now(), succeeded=1)
+    else:
+        status.update(failed=1)
+    return status
 
 
-def _is_finished(job: client.V1Job) -> bool:
-    conditions = (job.status and job.status.conditions) or []
-    return any(c.type in (COMPLETE, FAILED) and c.status == "True" for c in conditions)
+def _is_finished(job: dict[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(c["type"] in (COMPLETE, FAILED) and c["status"] == "True" for c in conditions)
 
 
 class JobRunner:
     """Watches Jobs (in one namespace or all) and finishes those that ask for an outcome."""
 
     def __init__(self, api: client.ApiClient, namespace: str | None = None) -> None:
+        self._api = api
         self._batch = client.BatchV1Api(api)
         self._namespace = namespace
         self._stop = threading.Event()
@@ -87,7 +86,6 @@ class JobRunner:
         self._timers: list[threading.Timer] = []
         self._lock = threading.Lock()
         self._scheduled: set[str] = set()
-        self._watch: watch.Watch | None = None
 
     def start(self) -> JobRunner:
         self._thread.start()
@@ -95,52 +93,64 @@ class JobRunner:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._watch is not None:
-            self._watch.stop()
         with self._lock:
             for timer in self._timers:
                 timer.cancel()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        resource_version = ""
         while not self._stop.is_set():
-            self._watch = watch.Watch()
             try:
-                if self._namespace:
-                    stream = self._watch.stream(
-                        self._batch.list_namespaced_job, self._namespace, timeout_seconds=30
-                    )
-                else:
-                    stream = self._watch.stream(
-                        self._batch.list_job_for_all_namespaces, timeout_seconds=30
-                    )
-                for event in stream:
-                    if self._stop.is_set():
-                        return
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        self._consider(event["object"])
+                resource_version = self._watch_once(resource_version)
             except Exception:  # the watch restarts; a stand-in must not die silently
                 if not self._stop.is_set():
-                    log.exception("job runner watch failed; restarting")
-                    self._stop.wait(0.5)
+                    log.debug("job runner watch ended; listing again", exc_info=True)
+                    resource_version = ""
+                    self._stop.wait(0.2)
 
-    def _consider(self, job: client.V1Job) -> None:
-        annotations = job.metadata.annotations or {}
+    def _watch_once(self, resource_version: str) -> str:
+        if self._namespace:
+            lister: Any = functools.partial(self._batch.list_namespaced_job, self._namespace)
+        else:
+            lister = self._batch.list_job_for_all_namespaces
+        if not resource_version:
+            listed = self._api.sanitize_for_serialization(lister())  # type: ignore[no-untyped-call]
+            for job in listed.get("items", []):
+                self._consider(job)
+            resource_version = listed["metadata"]["resourceVersion"]
+        watcher = watch.Watch()  # type: ignore[no-untyped-call]
+        # Short server-side timeouts so stop() never waits long for the stream to end.
+        for event in watcher.stream(  # type: ignore[no-untyped-call]
+            lister, resource_version=resource_version, timeout_seconds=2
+        ):
+            if self._stop.is_set():
+                break
+            job = event["raw_object"]
+            resource_version = job["metadata"]["resourceVersion"]
+            if event["type"] in ("ADDED", "MODIFIED"):
+                self._consider(job)
+        return resource_version
+
+    def _consider(self, job: dict[str, Any]) -> None:
+        metadata = job["metadata"]
+        annotations = metadata.get("annotations") or {}
         outcome = annotations.get(OUTCOME_ANNOTATION)
-        if outcome not in (COMPLETE, FAILED) or _is_finished(job):
+        if (
+            outcome not in (COMPLETE, FAILED)
+            or _is_finished(job)
+            or "deletionTimestamp" in metadata
+        ):
             return
-        key = job.metadata.uid
         with self._lock:
-            if key in self._scheduled:
+            if metadata["uid"] in self._scheduled:
                 return
-            self._scheduled.add(key)
-            delay = float(annotations.get(DELAY_ANNOTATION, "0") or 0)
+            self._scheduled.add(metadata["uid"])
+        delay = float(annotations.get(DELAY_ANNOTATION) or 0)
+        namespace, name = metadata["namespace"], metadata["name"]
         # Like a kubelet, mark the Job started at once; finish it after the asked delay.
-        start = (job.status and job.status.start_time) or None
-        start_time = start.strftime("%Y-%m-%dT%H:%M:%SZ") if start else _now()
-        namespace, name = job.metadata.namespace, job.metadata.name
-        if start is None:
-            self._patch_status(namespace, name, {"startTime": start_time, "active": 1})
+        start_time = (job.get("status") or {}).get("startTime") or _now()
+        self._patch_status(namespace, name, {"startTime": start_time, "active": 1})
         timer = threading.Timer(
             delay,
             lambda: self._patch_status(namespace, name, finished_status(outcome, start_time)),

@@ -25,7 +25,7 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
 def server_side_apply(
     api: client.ApiClient, manifest: Mapping[str, Any], field_manager: str = FIELD_MANAGER
 ) -> Any:
-    resource = DynamicClient(api).resources.get(
+    resource = DynamicClient(api).resources.get(  # type: ignore[no-untyped-call]
         api_version=manifest["apiVersion"], kind=manifest["kind"]
     )
     namespace = manifest.get("metadata", {}).get("namespace")

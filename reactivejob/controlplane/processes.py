@@ -86,8 +86,9 @@ def require_free_port(port: int, what: str, host: str = "127.0.0.1") -> int:
             sock.bind((host, port))
         except OSError as error:
             raise ControlPlaneError(
-                f"port {port} on {host}, asked for the {what}, is already in use ({error.strerror}).",
-                fix="stop whatever listens there (`ss -ltnp | grep :%d`), pick another port, "
-                "or leave the port unset so a free one is chosen" % port,
+                f"port {port} on {host}, asked for the {what}, is already in use "
+                f"({error.strerror}).",
+                fix=f"stop whatever listens there (`ss -ltnp | grep :{port}`), pick another "
+                "port, or leave the port unset so a free one is chosen",
             ) from error
     return port

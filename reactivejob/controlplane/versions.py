@@ -34,7 +34,9 @@ class GoTool:
 
 def required_version(gomod: Path, module: str) -> str:
     text = gomod.read_text()
-    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)\s*(?://.*)?$", text, re.MULTILINE)
+    match = re.search(
+        rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)\s*(?://.*)?$", text, re.MULTILINE
+    )
     if match is None:
         raise LookupError(f"{gomod} does not require {module}")
     return match.group(1)

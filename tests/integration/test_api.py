@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-
-from reactivejob.controlplane import ControlPlane
-from reactivejob.controlplane.manifests import install_crds
 from reactivejob_api import (
     AlreadyExists,
     AsyncReactiveJobClient,
@@ -23,7 +20,11 @@ from reactivejob_api import (
     ReactiveJobClient,
     WatchEvent,
 )
+
+from reactivejob.controlplane import ControlPlane
+from reactivejob.controlplane.manifests import install_crds
 from tests.codegen_helpers import add_spec_field, copy_schema, edit_root_schema, run_codegen
+from tests.integration.conftest import CRD_DIR
 from tests.samples import reactive_job, rich_template, simple_template
 
 CRD = "reactivejobs.batch.cs.sap.com.yaml"
@@ -48,7 +49,9 @@ def test_rich_template_round_trips_through_server_and_models(
 
 
 def test_crud_patch_status_and_errors_sync(jobs: ReactiveJobClient, namespace: str) -> None:
-    created = jobs.create(ReactiveJob.model_validate(reactive_job("crud", simple_template(), namespace)))
+    created = jobs.create(
+        ReactiveJob.model_validate(reactive_job("crud", simple_template(), namespace))
+    )
     assert created.metadata is not None and created.metadata.generation == 1
     with pytest.raises(AlreadyExists) as exists:
         jobs.create(reactive_job("crud", simple_template(), namespace))
@@ -60,15 +63,20 @@ def test_crud_patch_status_and_errors_sync(jobs: ReactiveJobClient, namespace: s
     patched = jobs.patch("crud", namespace, {"metadata": {"labels": {"a": "b"}}})
     assert patched.metadata is not None and patched.metadata.labels == {"a": "b"}
     json_patched = jobs.patch(
-        "crud", namespace, [{"op": "add", "path": "/metadata/annotations", "value": {"x": "y"}}], type="json"
+        "crud",
+        namespace,
+        [{"op": "add", "path": "/metadata/annotations", "value": {"x": "y"}}],
+        type="json",
     )
     assert json_patched.metadata is not None and json_patched.metadata.annotations == {"x": "y"}
 
-    status = jobs.patch_status("crud", namespace, {"status": {"state": "Processing", "observedGeneration": 1}})
+    status = jobs.patch_status(
+        "crud", namespace, {"status": {"state": "Processing", "observedGeneration": 1}}
+    )
     assert status.status is not None and status.status.state == "Processing"
     with pytest.raises(Invalid) as invalid:
         jobs.patch_status("crud", namespace, {"status": {"state": "Sleeping"}})
-    assert "Unsupported value: \"Sleeping\"" in invalid.value.message
+    assert 'Unsupported value: "Sleeping"' in invalid.value.message
 
     stale = created.model_copy(deep=True)
     with pytest.raises(Conflict):
@@ -85,13 +93,17 @@ def test_crud_patch_status_and_errors_sync(jobs: ReactiveJobClient, namespace: s
         jobs.get("crud", namespace)
 
 
-def test_watch_yields_typed_events_and_410_is_expired(jobs: ReactiveJobClient, namespace: str) -> None:
+def test_watch_yields_typed_events_and_410_is_expired(
+    jobs: ReactiveJobClient, namespace: str
+) -> None:
     start = jobs.list(namespace).metadata
     assert start is not None
     events: list[WatchEvent[ReactiveJob]] = []
 
     def collect() -> None:
-        for event in jobs.watch(namespace, resource_version=start.resource_version, timeout_seconds=5):
+        for event in jobs.watch(
+            namespace, resource_version=start.resource_version, timeout_seconds=5
+        ):
             events.append(event)
             if event.type == "DELETED":
                 return
@@ -110,15 +122,21 @@ def test_watch_yields_typed_events_and_410_is_expired(jobs: ReactiveJobClient, n
     assert expired.value.status == 410
 
 
-def test_async_client_does_the_same(control_plane: ControlPlane, crds: list[str], namespace: str) -> None:
+def test_async_client_does_the_same(
+    control_plane: ControlPlane, crds: list[str], namespace: str
+) -> None:
     async def scenario() -> list[str]:
         seen: list[str] = []
-        async with AsyncReactiveJobClient(Connection.from_kubeconfig(control_plane.kubeconfig)) as jobs:
+        async with AsyncReactiveJobClient(
+            Connection.from_kubeconfig(control_plane.kubeconfig)
+        ) as jobs:
             start = (await jobs.list(namespace)).metadata
             assert start is not None
 
             async def watch() -> None:
-                async for event in jobs.watch(namespace, resource_version=start.resource_version, timeout_seconds=5):
+                async for event in jobs.watch(
+                    namespace, resource_version=start.resource_version, timeout_seconds=5
+                ):
                     seen.append(event.type)
                     if event.type == "DELETED":
                         return
@@ -139,7 +157,11 @@ def test_async_client_does_the_same(control_plane: ControlPlane, crds: list[str]
 
 
 def test_crd_with_an_added_field_still_installs(
-    kube: client.ApiClient, crds: list[str], tmp_path: Path, namespace: str, control_plane: ControlPlane
+    kube: client.ApiClient,
+    crds: list[str],
+    tmp_path: Path,
+    namespace: str,
+    control_plane: ControlPlane,
 ) -> None:
     schema = copy_schema(tmp_path)
     edit_root_schema(schema, add_spec_field)
@@ -153,10 +175,4 @@ def test_crd_with_an_added_field_still_installs(
             stored = jobs.get("extra", namespace)
             assert stored.spec is not None and stored.spec.model_extra == {"suspendReruns": True}
     finally:
-        install_crds(kube, [Path(crds_path()) / CRD])
-
-
-def crds_path() -> str:
-    from tests.integration.conftest import CRD_DIR
-
-    return str(CRD_DIR)
+        install_crds(kube, [CRD_DIR / CRD])

@@ -74,7 +74,9 @@ def test_ttl_controller_deletes_a_finished_job(
 ) -> None:
     batch = client.BatchV1Api(kube)
     job = client.V1Job(
-        metadata=client.V1ObjectMeta(name="short-lived", annotations={OUTCOME_ANNOTATION: COMPLETE}),
+        metadata=client.V1ObjectMeta(
+            name="short-lived", annotations={OUTCOME_ANNOTATION: COMPLETE}
+        ),
         spec=client.V1JobSpec(
             ttl_seconds_after_finished=1,
             template=client.V1PodTemplateSpec(
@@ -111,7 +113,9 @@ def test_foreground_deletion_completes_through_the_garbage_collector(
     )  # fmt: skip
     core.create_namespaced_config_map(
         namespace,
-        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="child", owner_references=[reference])),
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="child", owner_references=[reference])
+        ),
     )
     core.delete_namespaced_config_map(
         "owner", namespace, body=client.V1DeleteOptions(propagation_policy="Foreground")

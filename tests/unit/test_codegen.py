@@ -63,18 +63,27 @@ def test_an_added_spec_field_reaches_crd_models_and_client(tmp_path: Path) -> No
 def test_a_broken_edit_fails_with_path_and_reason_and_writes_nothing(tmp_path: Path) -> None:
     schema = copy_schema(tmp_path)
     assert run_codegen(schema, tmp_path).returncode == 0
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "schema" not in p.parts}
+    before = {
+        p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "schema" not in p.parts
+    }
 
     def dangle(document: dict[str, object]) -> None:
         spec = document["components"]["schemas"]["ReactiveJobSpec"]  # type: ignore[index]
-        spec["properties"]["jobTemplate"]["$ref"] = "kubernetes/batch-v1.json#/components/schemas/Nope"
+        spec["properties"]["jobTemplate"]["$ref"] = (
+            "kubernetes/batch-v1.json#/components/schemas/Nope"
+        )
 
     edit_root_schema(schema, dangle)
     result = run_codegen(schema, tmp_path)
     assert result.returncode == 2
-    assert "reactivejob.yaml#/components/schemas/ReactiveJobSpec/properties/jobTemplate" in result.stderr
+    assert (
+        "reactivejob.yaml#/components/schemas/ReactiveJobSpec/properties/jobTemplate"
+        in result.stderr
+    )
     assert "dangling $ref" in result.stderr and "nothing was written" in result.stderr
-    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "schema" not in p.parts}
+    after = {
+        p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and "schema" not in p.parts
+    }
     assert after == before
 
 

@@ -25,7 +25,9 @@ def convert(tmp_path: Path, root: dict[str, Any], upstream: dict[str, Any] | Non
     """Convert ``root`` (the schema ``Root`` in main.json) with ``upstream`` types beside it."""
     (tmp_path / "main.json").write_text(json.dumps({"components": {"schemas": {"Root": root}}}))
     (tmp_path / UPSTREAM).write_text(json.dumps({"components": {"schemas": upstream or {}}}))
-    return Converter(Documents(tmp_path)).convert_root("main.json", "/components/schemas/Root")
+    return Converter(Documents(tmp_path), "main.json").convert_root(
+        "main.json", "/components/schemas/Root"
+    )
 
 
 def ref(name: str) -> str:
@@ -37,8 +39,12 @@ def obj(**properties: Any) -> dict[str, Any]:
 
 
 def test_refs_are_inlined_and_the_fields_own_description_wins(tmp_path: Path) -> None:
-    upstream = {"T": {"description": "the type", "type": "object", "properties": {"a": {"type": "string"}}}}
-    result = convert(tmp_path, obj(x={"allOf": [{"$ref": ref("T")}], "description": "the field"}), upstream)
+    upstream = {
+        "T": {"description": "the type", "type": "object", "properties": {"a": {"type": "string"}}}
+    }
+    result = convert(
+        tmp_path, obj(x={"allOf": [{"$ref": ref("T")}], "description": "the field"}), upstream
+    )
     assert result["properties"]["x"] == {
         "description": "the field",
         "type": "object",
@@ -55,18 +61,28 @@ def test_type_description_is_used_when_the_field_has_none(tmp_path: Path) -> Non
 
 def test_int_or_string_and_quantity(tmp_path: Path) -> None:
     upstream = {
-        INT_OR_STRING: {"format": "int-or-string", "oneOf": [{"type": "integer"}, {"type": "string"}]},
+        INT_OR_STRING: {
+            "format": "int-or-string",
+            "oneOf": [{"type": "integer"}, {"type": "string"}],
+        },
         QUANTITY: {"type": "string", "description": "q"},
     }
-    result = convert(tmp_path, obj(port={"$ref": ref(INT_OR_STRING)}, cpu={"$ref": ref(QUANTITY)}), upstream)
+    result = convert(
+        tmp_path, obj(port={"$ref": ref(INT_OR_STRING)}, cpu={"$ref": ref(QUANTITY)}), upstream
+    )
     port, cpu = result["properties"]["port"], result["properties"]["cpu"]
-    assert port == {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}
+    assert port == {
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "x-kubernetes-int-or-string": True,
+    }
     assert cpu["pattern"] == QUANTITY_PATTERN and cpu["x-kubernetes-int-or-string"] is True
     assert "type" not in port and "type" not in cpu
 
 
 def test_time_is_a_date_time_string(tmp_path: Path) -> None:
-    result = convert(tmp_path, obj(at={"$ref": ref(TIME)}), {TIME: {"type": "string", "format": "date-time"}})
+    result = convert(
+        tmp_path, obj(at={"$ref": ref(TIME)}), {TIME: {"type": "string", "format": "date-time"}}
+    )
     assert result["properties"]["at"] == {"type": "string", "format": "date-time"}
 
 
@@ -79,9 +95,11 @@ def test_list_and_map_extensions_kept_patch_union_gvk_dropped(tmp_path: Path) ->
         "x-kubernetes-patch-strategy": "merge",
         "x-kubernetes-patch-merge-key": "name",
     }
-    root = {**obj(f=field, m={"type": "object", "x-kubernetes-map-type": "atomic"}),
-            "x-kubernetes-unions": [{"discriminator": "t"}],
-            "x-kubernetes-group-version-kind": [{"group": "", "kind": "X", "version": "v1"}]}  # fmt: skip
+    root = {
+        **obj(f=field, m={"type": "object", "x-kubernetes-map-type": "atomic"}),
+        "x-kubernetes-unions": [{"discriminator": "t"}],
+        "x-kubernetes-group-version-kind": [{"group": "", "kind": "X", "version": "v1"}],
+    }
     result = convert(tmp_path, root)
     assert result["properties"]["f"] == {
         "type": "array",
@@ -99,7 +117,9 @@ def test_empty_object_defaults_are_dropped_everywhere(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("zero", ["", 0, False])
-def test_zero_defaults_of_required_properties_and_items_are_dropped(tmp_path: Path, zero: Any) -> None:
+def test_zero_defaults_of_required_properties_and_items_are_dropped(
+    tmp_path: Path, zero: Any
+) -> None:
     field = {"type": "string", "default": zero}
     root = {**obj(x=field, xs={"type": "array", "items": field}), "required": ["x"]}
     result = convert(tmp_path, root)
@@ -114,23 +134,39 @@ def test_zero_defaults_of_optional_properties_are_markers_and_kept(tmp_path: Pat
 
 
 def test_meaningful_defaults_are_kept(tmp_path: Path) -> None:
-    result = convert(tmp_path, obj(x={"type": "string", "default": "TCP"}, n={"type": "integer", "default": -1}))
+    result = convert(
+        tmp_path, obj(x={"type": "string", "default": "TCP"}, n={"type": "integer", "default": -1})
+    )
     assert result["properties"]["x"]["default"] == "TCP"
     assert result["properties"]["n"]["default"] == -1
 
 
 def test_required_is_sorted(tmp_path: Path) -> None:
-    result = convert(tmp_path, {**obj(b={"type": "string"}, a={"type": "string"}), "required": ["b", "a"]})
+    result = convert(
+        tmp_path, {**obj(b={"type": "string"}, a={"type": "string"}), "required": ["b", "a"]}
+    )
     assert result["required"] == ["a", "b"]
 
 
-def test_embedded_object_meta_is_reduced_and_root_metadata_is_just_an_object(tmp_path: Path) -> None:
-    upstream = {OBJECT_META: obj(name={"type": "string"}, uid={"type": "string"}, labels={"type": "object"})}
+def test_embedded_object_meta_is_reduced_and_root_metadata_is_just_an_object(
+    tmp_path: Path,
+) -> None:
+    upstream = {
+        OBJECT_META: obj(name={"type": "string"}, uid={"type": "string"}, labels={"type": "object"})
+    }
     template = obj(metadata={"$ref": ref(OBJECT_META), "description": "template metadata"})
-    result = convert(tmp_path, obj(metadata={"$ref": ref(OBJECT_META)}, template=template), upstream)
+    result = convert(
+        tmp_path, obj(metadata={"$ref": ref(OBJECT_META)}, template=template), upstream
+    )
     assert result["properties"]["metadata"] == {"type": "object"}
     embedded = result["properties"]["template"]["properties"]["metadata"]
-    assert sorted(embedded["properties"]) == ["annotations", "finalizers", "labels", "name", "namespace"]
+    assert sorted(embedded["properties"]) == [
+        "annotations",
+        "finalizers",
+        "labels",
+        "name",
+        "namespace",
+    ]
     assert embedded["description"] == "template metadata"
 
 
@@ -160,3 +196,48 @@ def test_recursive_refs_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(SchemaError) as error:
         convert(tmp_path, obj(tree={"$ref": ref("Node")}), upstream)
     assert "recursive" in error.value.reason
+
+
+def test_upstream_enums_and_their_description_suffix_are_dropped_own_enums_kept(
+    tmp_path: Path,
+) -> None:
+    upstream = {
+        "P": {
+            "type": "string",
+            "enum": ["Always", "Never"],
+            "description": 'policy\n\nPossible enum values:\n - `"Always"` a\n - `"Never"` b',
+        }
+    }
+    root = obj(policy={"$ref": ref("P")}, state={"type": "string", "enum": ["New", "Ready"]})
+    result = convert(tmp_path, root, upstream)
+    assert result["properties"]["policy"] == {"type": "string", "description": "policy"}
+    assert result["properties"]["state"]["enum"] == ["New", "Ready"]
+
+
+def test_go_source_facts_the_openapi_lacks(tmp_path: Path) -> None:
+    core = "io.k8s.api.core.v1"
+    upstream = {
+        f"{core}.ConfigMapEnvSource": obj(name={"type": "string", "default": ""}),
+        f"{core}.AzureDiskVolumeSource": obj(
+            cachingMode={"type": "string", "default": "ReadWrite"}
+        ),
+        f"{core}.Capabilities": obj(add={"type": "array", "items": {"type": "string"}}),
+    }
+    root = obj(
+        env={"$ref": ref(f"{core}.ConfigMapEnvSource")},
+        disk={"$ref": ref(f"{core}.AzureDiskVolumeSource")},
+        caps={"$ref": ref(f"{core}.Capabilities")},
+    )
+    result = convert(tmp_path, root, upstream)["properties"]
+    assert result["env"]["x-kubernetes-map-type"] == "atomic"  # embeds atomic LocalObjectReference
+    assert result["env"]["properties"]["name"]["default"] == ""  # a +default marker: kept
+    assert "default" not in result["disk"]["properties"]["cachingMode"]  # +default=ref(...)
+    assert result["caps"]["properties"]["add"]["items"]["description"] == (
+        "Capability represent POSIX capabilities type"
+    )
+
+
+def test_map_value_defaults_are_dropped(tmp_path: Path) -> None:
+    field = {"type": "object", "additionalProperties": {"type": "string", "default": ""}}
+    result = convert(tmp_path, obj(labels=field))
+    assert result["properties"]["labels"]["additionalProperties"] == {"type": "string"}

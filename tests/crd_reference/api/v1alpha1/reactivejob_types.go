@@ -6,55 +6,55 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Doc comments below become CRD descriptions. Keep them to one line each and
-// keep README.md in sync: the Python CRD generator copies these strings.
+// Doc comments below become CRD descriptions. They must say exactly what the
+// descriptions in schema/reactivejob.yaml say (the CRD equivalence test compares them).
 
-// ReactiveJobSpec is the desired state of a ReactiveJob.
+// ReactiveJobSpec defines the desired state of ReactiveJob.
 type ReactiveJobSpec struct {
-	// Template of the Job that is created whenever this template changes.
+	// Specifies the job that will be created when executing.
 	JobTemplate batchv1.JobTemplateSpec `json:"jobTemplate"`
 }
 
-// ReactiveJobStatus is the observed state of a ReactiveJob.
+// ReactiveJobStatus defines the observed state of ReactiveJob.
 type ReactiveJobStatus struct {
-	// Generation of the ReactiveJob that was last reconciled.
+	// Observed generation.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions of the ReactiveJob.
+	// List of status conditions to indicate the status of a ReactiveJob.
 	// +optional
 	Conditions []ReactiveJobCondition `json:"conditions,omitempty"`
 
-	// Current state of the ReactiveJob.
+	// Readable form of the state.
 	// +optional
 	State ReactiveJobState `json:"state,omitempty"`
 
-	// Name of the most recently created Job.
+	// Name of current job; that is, the name of the last job that was created for this ReactiveJob.
 	// +optional
 	CurrentJobName string `json:"currentJobName,omitempty"`
 }
 
-// ReactiveJobCondition is one condition of a ReactiveJob.
+// ReactiveJobCondition contains details for the current condition of this ReactiveJob.
 type ReactiveJobCondition struct {
-	// Condition type.
+	// Type of the condition; Ready is the one this operator sets.
 	Type ReactiveJobConditionType `json:"type"`
 
-	// Condition status: True, False or Unknown.
+	// Status of the condition, one of True, False, Unknown.
 	Status corev1.ConditionStatus `json:"status"`
 
-	// Time the condition was last written.
+	// Timestamp for when the condition was last updated.
 	// +optional
 	LastUpdateTime *metav1.Time `json:"lastUpdateTime,omitempty"`
 
-	// Time the condition status last changed.
+	// Timestamp for when the condition last transitioned from one status to another.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
 
-	// Machine-readable reason for the last transition.
+	// One-word CamelCase reason for the condition's last transition.
 	// +optional
 	Reason string `json:"reason,omitempty"`
 
-	// Human-readable details about the last transition.
+	// Human-readable message indicating details about the last transition.
 	// +optional
 	Message string `json:"message,omitempty"`
 }
@@ -71,15 +71,13 @@ type ReactiveJobState string
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp"
 
-// ReactiveJob runs a Job and creates a new one whenever its job template changes.
+// ReactiveJob is the Schema for the reactivejobs API.
 type ReactiveJob struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// Desired state of the ReactiveJob.
 	Spec ReactiveJobSpec `json:"spec,omitempty"`
 
-	// Observed state of the ReactiveJob.
 	// +kubebuilder:default={"observedGeneration":-1}
 	Status ReactiveJobStatus `json:"status,omitempty"`
 }

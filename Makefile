@@ -1,0 +1,55 @@
+# Every target bootstraps what it needs into .venv, so a bare machine with python3 and go works.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: help dev generate check-generate update-kube-openapi binaries test unit lint types demo clean
+
+help:
+	@echo "make test                 - the whole suite (lint, types, generate-check, tests) via tox"
+	@echo "make demo                 - the operator on an embedded control plane, end to end"
+	@echo "make generate             - schema/ -> generated/ and the chart's CRD"
+	@echo "make update-kube-openapi  - refresh schema/kubernetes from the pinned kube-apiserver"
+	@echo "make binaries             - build (once) etcd, kube-apiserver, kube-controller-manager"
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+dev: $(VENV)/.installed
+
+generate: dev
+	$(BIN)/python -m codegen
+
+check-generate: dev
+	$(BIN)/python -m codegen --check
+
+update-kube-openapi: dev
+	$(BIN)/python -m codegen.kube_openapi
+	$(BIN)/python -m codegen
+
+binaries: dev
+	$(BIN)/reactivejob-controlplane build
+
+test: dev binaries
+	$(BIN)/tox run -e lint,types,generate-check,tests
+
+unit: dev
+	$(BIN)/pytest tests/unit
+
+lint: dev
+	$(BIN)/ruff check reactivejob codegen tests
+	$(BIN)/ruff format --check reactivejob codegen tests
+
+types: dev
+	$(BIN)/mypy
+
+demo: dev binaries
+	$(BIN)/reactivejob-demo
+
+clean:
+	rm -rf $(VENV) .tox .mypy_cache .ruff_cache .pytest_cache
