@@ -47,8 +47,26 @@ def render(schema_dir: Path, layout: Layout) -> dict[Path, str]:
     crd_file = f"{crd['metadata']['name']}.yaml"
     crd_text = f"# {HEADER}\n" + dump_yaml(crd)
     own_models = sorted(documents.load(ROOT_FILE)["components"]["schemas"])
+    resources = [
+        {
+            "kind": names["kind"],
+            "list_kind": names["listKind"],
+            "group": settings["group"],
+            "version": settings["versions"][-1]["name"],
+            "plural": names["plural"],
+        },
+        *(
+            {key: extra[key] for key in ("group", "version", "plural", "kind")}
+            | {"list_kind": extra["listKind"]}
+            for extra in documents.load(ROOT_FILE).get("x-python-clients", [])
+        ),
+    ]
+    for resource in resources:
+        group, version = resource["group"], resource["version"]
+        resource["api_version"] = f"{group}/{version}" if group else version
     context = {
         "header": PY_HEADER,
+        "resources": resources,
         "group": settings["group"],
         "version": settings["versions"][-1]["name"],
         "kind": names["kind"],

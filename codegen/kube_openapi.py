@@ -15,8 +15,9 @@ from reactivejob.controlplane import ControlPlane, kubernetes_version
 
 from .paths import KUBE_OPENAPI_DIR
 
-# The group-version documents the ReactiveJob schema references (JobTemplateSpec and all it uses).
-DOCUMENTS = {"apis/batch/v1": "batch-v1.json"}
+# The group-version documents the schema references: batch/v1 for JobTemplateSpec (and Jobs),
+# events.k8s.io/v1 for the Events the operator posts.
+DOCUMENTS = {"apis/batch/v1": "batch-v1.json", "apis/events.k8s.io/v1": "events-v1.json"}
 
 
 def fetch(control_plane: ControlPlane, document: str) -> dict[str, object]:

@@ -34,13 +34,18 @@ def model_document(documents: Documents) -> Schema:
     pending: list[tuple[str, str]] = [
         (ROOT_FILE, f"/components/schemas/{name}") for name in root["components"]["schemas"]
     ]
+    for extra in root.get("x-python-clients", []):
+        for ref in extra.get("schemas", []):
+            file, _, pointer = ref.partition("#")
+            pending.append((file, pointer))
     origins: dict[str, str] = {}
     while pending:
         file, pointer = pending.pop()
         name = short_name(pointer.rsplit("/", 1)[-1])
         key = f"{file}#{pointer}"
         if name in schemas:
-            if origins[name] != key:
+            # The same upstream type reached through two documents of one release is one type.
+            if origins[name].partition("#")[2] != pointer:
                 raise SchemaError(
                     key, f"two schemas would both be named {name!r} ({origins[name]})"
                 )

@@ -14,13 +14,17 @@ from importlib.resources import files
 
 from . import models
 from ._base import WatchEvent
-from .aio import AsyncReactiveJobClient
-from .client import ReactiveJobClient
+from .aio import AsyncReactiveJobClient, AsyncJobClient, AsyncEventClient
+from .client import ReactiveJobClient, JobClient, EventClient
 from .connection import Connection
 from .errors import AlreadyExists, ApiError, Conflict, Expired, Forbidden, Invalid, NotFound
 from .models import (
     ReactiveJob,
     ReactiveJobList,
+    Job,
+    JobList,
+    Event,
+    EventList,
     ReactiveJobCondition,
     ReactiveJobSpec,
     ReactiveJobStatus,
@@ -43,15 +47,23 @@ __all__ = [
     "AlreadyExists",
     "ApiError",
     "AsyncReactiveJobClient",
+    "AsyncJobClient",
+    "AsyncEventClient",
     "Conflict",
     "Connection",
     "Expired",
     "Forbidden",
     "Invalid",
     "NotFound",
-    "ReactiveJob",
     "ReactiveJobClient",
+    "JobClient",
+    "EventClient",
+    "ReactiveJob",
     "ReactiveJobList",
+    "Job",
+    "JobList",
+    "Event",
+    "EventList",
     "ReactiveJobCondition",
     "ReactiveJobSpec",
     "ReactiveJobStatus",

@@ -244,6 +244,39 @@ class EmptyDirVolumeSource(BaseModel):
     )
 
 
+class EventSeries(BaseModel):
+    """
+    EventSeries contain information on series of events, i.e. thing that was/is happening continuously for some time. How often to update the EventSeries is up to the event reporters. The default event reporter in "k8s.io/client-go/tools/events/event_broadcaster.go" shows how this struct is updated on heartbeats and can guide customized reporter implementations.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    count: int = Field(
+        ...,
+        description="count is the number of occurrences in this series up to the last heartbeat time.",
+    )
+    last_observed_time: str = Field(
+        ...,
+        alias="lastObservedTime",
+        description="lastObservedTime is the time when last Event from the series was seen before last heartbeat.",
+    )
+
+
+class EventSource(BaseModel):
+    """
+    EventSource contains information for an event.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    component: str | None = Field(None, description="Component from which the event is generated.")
+    host: str | None = Field(None, description="Node name on which the event is generated.")
+
+
 class ExecAction(BaseModel):
     """
     ExecAction describes a "run in container" action.
@@ -499,6 +532,33 @@ class ImageVolumeSource(BaseModel):
     )
 
 
+class JobCondition(BaseModel):
+    """
+    JobCondition describes current state of a job.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    last_probe_time: str | None = Field(
+        None, alias="lastProbeTime", description="Last time the condition was checked."
+    )
+    last_transition_time: str | None = Field(
+        None,
+        alias="lastTransitionTime",
+        description="Last time the condition transit from one status to another.",
+    )
+    message: str | None = Field(
+        None, description="Human readable message indicating details about last transition."
+    )
+    reason: str | None = Field(
+        None, description="(brief) reason for the condition's last transition."
+    )
+    status: str = Field(..., description="Status of the condition, one of True, False, Unknown.")
+    type: str = Field(..., description="Type of job condition, Complete or Failed.")
+
+
 class KeyToPath(BaseModel):
     """
     Maps a string key to a path within a volume.
@@ -673,6 +733,46 @@ class ObjectFieldSelector(BaseModel):
         ...,
         alias="fieldPath",
         description="Path of the field to select in the specified API version.",
+    )
+
+
+class ObjectReference(BaseModel):
+    """
+    ObjectReference contains enough information to let you inspect or modify the referred object.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None, alias="apiVersion", description="API version of the referent."
+    )
+    field_path: str | None = Field(
+        None,
+        alias="fieldPath",
+        description='If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: "spec.containers{name}" (where "name" refers to the name of the container that triggered the event) or if no container name is specified "spec.containers[2]" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.',
+    )
+    kind: str | None = Field(
+        None,
+        description="Kind of the referent. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    name: str | None = Field(
+        None,
+        description="Name of the referent. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names/#names",
+    )
+    namespace: str | None = Field(
+        None,
+        description="Namespace of the referent. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/",
+    )
+    resource_version: str | None = Field(
+        None,
+        alias="resourceVersion",
+        description="Specific resourceVersion to which this reference is made, if any. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#concurrency-control-and-consistency",
+    )
+    uid: str | None = Field(
+        None,
+        description="UID of the referent. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names/#uids",
     )
 
 
@@ -1576,6 +1676,19 @@ class TypedObjectReference(BaseModel):
     )
 
 
+class UncountedTerminatedPods(BaseModel):
+    """
+    UncountedTerminatedPods holds UIDs of Pods that have terminated but haven't been accounted in Job status counters.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    failed: list[str] | None = Field(None, description="failed holds UIDs of failed Pods.")
+    succeeded: list[str] | None = Field(None, description="succeeded holds UIDs of succeeded Pods.")
+
+
 class VolumeDevice(BaseModel):
     """
     volumeDevice describes a mapping of a raw block device within a container.
@@ -2079,6 +2192,66 @@ class ISCSIVolumeSource(BaseModel):
         ...,
         alias="targetPortal",
         description="targetPortal is iSCSI Target Portal. The Portal is either an IP or ip_addr:port if the port is other than default (typically TCP ports 860 and 3260).",
+    )
+
+
+class JobStatus(BaseModel):
+    """
+    JobStatus represents the current state of a Job.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    active: int | None = Field(
+        None,
+        description="The number of pending and running pods which are not terminating (without a deletionTimestamp). The value is zero for finished jobs.",
+    )
+    completed_indexes: str | None = Field(
+        None,
+        alias="completedIndexes",
+        description='completedIndexes holds the completed indexes when .spec.completionMode = "Indexed" in a text format. The indexes are represented as decimal integers separated by commas. The numbers are listed in increasing order. Three or more consecutive numbers are compressed and represented by the first and last element of the series, separated by a hyphen. For example, if the completed indexes are 1, 3, 4, 5 and 7, they are represented as "1,3-5,7".',
+    )
+    completion_time: str | None = Field(
+        None,
+        alias="completionTime",
+        description="Represents time when the job was completed. It is not guaranteed to be set in happens-before order across separate operations. It is represented in RFC3339 form and is in UTC. The completion time is set when the job finishes successfully, and only then. The value cannot be updated or removed. The value indicates the same or later point in time as the startTime field.",
+    )
+    conditions: list[JobCondition] | None = Field(
+        None,
+        description='The latest available observations of an object\'s current state. When a Job fails, one of the conditions will have type "Failed" and status true. When a Job is suspended, one of the conditions will have type "Suspended" and status true; when the Job is resumed, the status of this condition will become false. When a Job is completed, one of the conditions will have type "Complete" and status true.\n\nA job is considered finished when it is in a terminal condition, either "Complete" or "Failed". A Job cannot have both the "Complete" and "Failed" conditions. Additionally, it cannot be in the "Complete" and "FailureTarget" conditions. The "Complete", "Failed" and "FailureTarget" conditions cannot be disabled.\n\nMore info: https://kubernetes.io/docs/concepts/workloads/controllers/jobs-run-to-completion/',
+    )
+    failed: int | None = Field(
+        None,
+        description="The number of pods which reached phase Failed. The value increases monotonically.",
+    )
+    failed_indexes: str | None = Field(
+        None,
+        alias="failedIndexes",
+        description='FailedIndexes holds the failed indexes when spec.backoffLimitPerIndex is set. The indexes are represented in the text format analogous as for the `completedIndexes` field, ie. they are kept as decimal integers separated by commas. The numbers are listed in increasing order. Three or more consecutive numbers are compressed and represented by the first and last element of the series, separated by a hyphen. For example, if the failed indexes are 1, 3, 4, 5 and 7, they are represented as "1,3-5,7". The set of failed indexes cannot overlap with the set of completed indexes.',
+    )
+    ready: int | None = Field(
+        None,
+        description="The number of active pods which have a Ready condition and are not terminating (without a deletionTimestamp).",
+    )
+    start_time: str | None = Field(
+        None,
+        alias="startTime",
+        description="Represents time when the job controller started processing a job. When a Job is created in the suspended state, this field is not set until the first time it is resumed. This field is reset every time a Job is resumed from suspension. It is represented in RFC3339 form and is in UTC.\n\nOnce set, the field can only be removed when the job is suspended. The field cannot be modified while the job is unsuspended or finished.",
+    )
+    succeeded: int | None = Field(
+        None,
+        description="The number of pods which reached phase Succeeded. The value increases monotonically for a given spec. However, it may decrease in reaction to scale down of elastic indexed jobs.",
+    )
+    terminating: int | None = Field(
+        None,
+        description="The number of pods which are terminating (in phase Pending or Running and have a deletionTimestamp).\n\nThis field is beta-level. The job controller populates the field when the feature gate JobPodReplacementPolicy is enabled (enabled by default).",
+    )
+    uncounted_terminated_pods: UncountedTerminatedPods | None = Field(
+        None,
+        alias="uncountedTerminatedPods",
+        description="uncountedTerminatedPods holds the UIDs of Pods that have terminated but the job controller hasn't yet accounted for in the status counters.\n\nThe job controller creates pods with a finalizer. When a pod terminates (succeeded or failed), the controller does three steps to account for it in the job status:\n\n1. Add the pod UID to the arrays in this field. 2. Remove the pod finalizer. 3. Remove the pod UID from the arrays while increasing the corresponding\n    counter.\n\nOld jobs might not be tracked using this field, in which case the field remains null. The structure is empty for finished jobs.",
     )
 
 
@@ -2771,6 +2944,118 @@ class EphemeralVolumeSource(BaseModel):
         None,
         alias="volumeClaimTemplate",
         description="Will be used to create a stand-alone PVC to provision the volume. The pod in which this EphemeralVolumeSource is embedded will be the owner of the PVC, i.e. the PVC will be deleted together with the pod.  The name of the PVC will be `<pod name>-<volume name>` where `<volume name>` is the name from the `PodSpec.Volumes` array entry. Pod validation will reject the pod if the concatenated name is not valid for a PVC (for example, too long).\n\nAn existing PVC with that name that is not owned by the pod will *not* be used for the pod to avoid using an unrelated volume by mistake. Starting the pod is then blocked until the unrelated PVC is removed. If such a pre-created PVC is meant to be used by the pod, the PVC has to updated with an owner reference to the pod once the pod exists. Normally this should not be necessary, but it may be useful when manually reconstructing a broken cluster.\n\nThis field is read-only and no changes will be made by Kubernetes to the PVC after it has been created.\n\nRequired, must not be nil.",
+    )
+
+
+class Event(BaseModel):
+    """
+    Event is a report of an event somewhere in the cluster. It generally denotes some state change in the system. Events have a limited retention time and triggers and messages may evolve with time.  Event consumers should not rely on the timing of an event with a given Reason reflecting a consistent underlying trigger, or the continued existence of events with that Reason.  Events should be treated as informative, best-effort, supplemental data.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    action: str | None = Field(
+        None,
+        description="action is what action was taken/failed regarding to the regarding object. It is machine-readable. This field cannot be empty for new Events and it can have at most 128 characters.",
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    deprecated_count: int | None = Field(
+        None,
+        alias="deprecatedCount",
+        description="deprecatedCount is the deprecated field assuring backward compatibility with core.v1 Event type.",
+    )
+    deprecated_first_timestamp: str | None = Field(
+        None,
+        alias="deprecatedFirstTimestamp",
+        description="deprecatedFirstTimestamp is the deprecated field assuring backward compatibility with core.v1 Event type.",
+    )
+    deprecated_last_timestamp: str | None = Field(
+        None,
+        alias="deprecatedLastTimestamp",
+        description="deprecatedLastTimestamp is the deprecated field assuring backward compatibility with core.v1 Event type.",
+    )
+    deprecated_source: EventSource | None = Field(
+        None,
+        alias="deprecatedSource",
+        description="deprecatedSource is the deprecated field assuring backward compatibility with core.v1 Event type.",
+    )
+    event_time: str = Field(
+        ...,
+        alias="eventTime",
+        description="eventTime is the time when this Event was first observed. It is required.",
+    )
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ObjectMeta | None = Field(
+        None,
+        description="Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    )
+    note: str | None = Field(
+        None,
+        description="note is a human-readable description of the status of this operation. Maximal length of the note is 1kB, but libraries should be prepared to handle values up to 64kB.",
+    )
+    reason: str | None = Field(
+        None,
+        description="reason is why the action was taken. It is human-readable. This field cannot be empty for new Events and it can have at most 128 characters.",
+    )
+    regarding: ObjectReference | None = Field(
+        None,
+        description="regarding contains the object this Event is about. In most cases it's an Object reporting controller implements, e.g. ReplicaSetController implements ReplicaSets and this event is emitted because it acts on some changes in a ReplicaSet object.",
+    )
+    related: ObjectReference | None = Field(
+        None,
+        description="related is the optional secondary object for more complex actions. E.g. when regarding object triggers a creation or deletion of related object.",
+    )
+    reporting_controller: str | None = Field(
+        None,
+        alias="reportingController",
+        description="reportingController is the name of the controller that emitted this Event, e.g. `kubernetes.io/kubelet`. This field cannot be empty for new Events.",
+    )
+    reporting_instance: str | None = Field(
+        None,
+        alias="reportingInstance",
+        description="reportingInstance is the ID of the controller instance, e.g. `kubelet-xyzf`. This field cannot be empty for new Events and it can have at most 128 characters.",
+    )
+    series: EventSeries | None = Field(
+        None,
+        description="series is data about the Event series this event represents or nil if it's a singleton Event.",
+    )
+    type: str | None = Field(
+        None,
+        description="type is the type of this event (Normal, Warning), new types could be added in the future. It is machine-readable. This field cannot be empty for new Events.",
+    )
+
+
+class EventList(BaseModel):
+    """
+    EventList is a list of Event objects.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    items: list[Event] = Field(..., description="items is a list of schema objects.")
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ListMeta | None = Field(
+        None,
+        description="Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
     )
 
 
@@ -3699,6 +3984,63 @@ class ReactiveJobSpec(BaseModel):
         ...,
         alias="jobTemplate",
         description="Specifies the job that will be created when executing.",
+    )
+
+
+class Job(BaseModel):
+    """
+    Job represents the configuration of a single job.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ObjectMeta | None = Field(
+        None,
+        description="Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    )
+    spec: JobSpec | None = Field(
+        None,
+        description="Specification of the desired behavior of a job. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status",
+    )
+    status: JobStatus | None = Field(
+        None,
+        description="Current status of a job. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status",
+    )
+
+
+class JobList(BaseModel):
+    """
+    JobList is a collection of jobs.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    items: list[Job] = Field(..., description="items is the list of Jobs.")
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ListMeta | None = Field(
+        None,
+        description="Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
     )
 
 

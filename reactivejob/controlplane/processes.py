@@ -59,6 +59,13 @@ class ManagedProcess:
             return "(no log)"
         return "\n".join(content[-lines:])
 
+    def kill(self) -> None:
+        """SIGKILL and reap: what a crash or an OOM kill does."""
+        if self._popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._popen.kill()
+            self._popen.wait()
+
     def stop(self, timeout: float = 10.0) -> None:
         if self._popen.poll() is not None:
             return

@@ -16,6 +16,7 @@ from kubernetes import client, config
 
 from reactivejob.controlplane import ControlPlane
 from reactivejob.controlplane.jobrunner import JobRunner
+from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.controlplane.manifests import install_crds
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +70,20 @@ def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> str:
     return name
 
 
+@pytest.fixture
+def operator(
+    control_plane: ControlPlane,
+    crds: list[str],
+    job_runner: JobRunner,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[OperatorProcess]:
+    """The operator as a real process, watching the test's namespace (so tests never share one)."""
+    process = OperatorProcess(control_plane.kubeconfig, [namespace], tmp_path / "operator").start()
+    yield process
+    process.stop()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report = yield
@@ -76,4 +91,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and isinstance(plane, ControlPlane):
         for name, tail in plane.logs().items():
             report.sections.append((f"{name} log (last lines)", tail))
+    operator = getattr(item, "funcargs", {}).get("operator")
+    if report.failed and isinstance(operator, OperatorProcess):
+        report.sections.append(
+            ("operator log (last 150 lines)", "\n".join(operator.logs().splitlines()[-150:]))
+        )
     return report

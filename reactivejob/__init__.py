@@ -1,0 +1,1 @@
+"""reactivejob-operator: re-runs a Job whenever its ReactiveJob's template changes."""

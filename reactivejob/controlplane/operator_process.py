@@ -1,0 +1,89 @@
+"""The operator as a child process (tests, the demo): started, probed, stopped or killed."""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ControlPlaneError
+from .processes import ManagedProcess, free_port
+
+
+class OperatorProcess:
+    """``python -m reactivejob run`` against a kubeconfig, with a liveness port of its own."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespaces: Sequence[str],
+        log_path: Path,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespaces = list(namespaces)
+        self.log_path = log_path
+        self.extra_args = list(extra_args)
+        self.port = 0
+        self.process: ManagedProcess | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 30.0) -> OperatorProcess:
+        self.port = free_port()
+        scope = [f"--namespace={ns}" for ns in self.namespaces] or ["--all-namespaces"]
+        argv = [
+            sys.executable, "-m", "reactivejob", "run",
+            f"--kubeconfig={self.kubeconfig}", *scope,
+            f"--liveness=http://127.0.0.1:{self.port}/healthz",
+            "--log-level=DEBUG", *self.extra_args,
+        ]  # fmt: skip
+        self.starts += 1
+        log_path = self.log_path.with_name(f"{self.log_path.stem}-{self.starts}.log")
+        self.process = ManagedProcess("reactivejob-operator", argv, log_path)
+        self._wait_live(timeout)
+        return self
+
+    def _wait_live(self, timeout: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.port}/healthz"
+        while time.monotonic() < deadline:
+            if self.process.exit_code() is not None:
+                raise ControlPlaneError(
+                    f"the operator exited with {self.process.exit_code()}:\n"
+                    f"{self.process.log_tail(40)}",
+                    fix="see the log above",
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise ControlPlaneError(
+            f"the operator was not live at {url} within {timeout:.0f}s:\n"
+            f"{self.process.log_tail(40)}",
+            fix="see the log above",
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, exactly what a crash or an OOM kill does."""
+        if self.process is not None:
+            self.process.kill()
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait: the graceful shutdown a Deployment rollout does."""
+        if self.process is None:
+            return None
+        self.process.stop(timeout=20)
+        return self.process.exit_code()
+
+    def logs(self) -> str:
+        texts = []
+        for path in sorted(self.log_path.parent.glob(f"{self.log_path.stem}-*.log")):
+            texts.append(f"--- {path.name}\n{path.read_text(errors='replace')}")
+        return "\n".join(texts)

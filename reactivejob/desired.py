@@ -1,0 +1,64 @@
+"""The Job a ReactiveJob asks for: its template plus the labels, annotations, finalizer and
+owner reference that tie the Job to it (the same ones the Go operator sets)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from reactivejob_api import API_VERSION, KIND, Job, ReactiveJob
+
+from .naming import (
+    ANNOTATION_GENERATION,
+    ANNOTATION_HASH,
+    FINALIZER,
+    LABEL_CONTROLLER_NAME,
+    LABEL_CONTROLLER_UID,
+    job_name,
+)
+
+
+def desired_job(reactive_job: ReactiveJob, template: dict[str, Any], template_hash: str) -> Job:
+    metadata = reactive_job.metadata
+    assert metadata is not None and metadata.name and metadata.uid and metadata.namespace
+    generation = metadata.generation or 0
+    template_metadata: dict[str, Any] = copy.deepcopy(template.get("metadata") or {})
+    labels = {
+        **(template_metadata.get("labels") or {}),
+        LABEL_CONTROLLER_UID: metadata.uid,
+        LABEL_CONTROLLER_NAME: metadata.name,
+    }
+    annotations = {
+        **(template_metadata.get("annotations") or {}),
+        ANNOTATION_GENERATION: str(generation),
+        ANNOTATION_HASH: template_hash,
+    }
+    finalizers = [f for f in template_metadata.get("finalizers") or [] if f != FINALIZER]
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            **{
+                k: v
+                for k, v in template_metadata.items()
+                if k not in ("name", "generateName", "namespace")
+            },
+            "name": job_name(metadata.name, metadata.uid, generation),
+            "namespace": metadata.namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "finalizers": [*finalizers, FINALIZER],
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": KIND,
+                    "name": metadata.name,
+                    "uid": metadata.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": copy.deepcopy(template.get("spec") or {}),
+    }
+    return Job.model_validate(body)

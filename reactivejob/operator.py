@@ -1,0 +1,134 @@
+"""The thin kopf layer: watches, settings, lifecycle; the decisions live in ``reconcile``.
+
+kopf is used for what it does well (watch streams with server-side selectors, per-object event
+ordering, login, liveness, Kubernetes Events, admission webhooks), but only through
+``@kopf.on.event`` handlers: they keep no handler progress and no diff-base copy of the spec in
+annotations, so a 400 KB template stays a 400 KB object. Every event just queues the object's
+key; workers reconcile level-triggered from what the server has now, with retries and backoff
+(kopf never retries an event handler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from reactivejob_api import Connection
+
+from .controller import Controller, Key
+from .naming import GROUP, LABEL_CONTROLLER_NAME
+from .workqueue import WorkQueue
+
+log = logging.getLogger("reactivejob")
+
+# kopf's own finalizer must never equal the one protecting our Jobs
+# (batch.cs.sap.com/reactivejob-operator): kopf strips its finalizer from watched objects no
+# handler needs it on. With event handlers only, kopf never places this one at all.
+KOPF_FINALIZER = "kopf.reactivejob.batch.cs.sap.com/finalizer"
+KOPF_ANNOTATIONS_PREFIX = "kopf.reactivejob.batch.cs.sap.com"
+
+
+@dataclass
+class Options:
+    connection: Connection
+    workers: int = 4
+
+
+@dataclass
+class Runtime:
+    """What the handlers share, kept in kopf's memo."""
+
+    options: Options
+    queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    controller: Controller | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    # Only @kopf.on.event handlers are registered, which store no progress and no diff-base:
+    # these storages are set so that, were a state handler ever added, kopf's bookkeeping
+    # would land under our own prefix, not kopf.zalando.org.
+    settings.persistence.finalizer = KOPF_FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=KOPF_ANNOTATIONS_PREFIX
+    )
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_ANNOTATIONS_PREFIX, key="last-handled-configuration"
+    )
+    # Only the Jobs we made, filtered by the API server: unrelated Jobs cost nothing.
+    settings.watching.label_selectors["batch", "v1", "jobs"] = LABEL_CONTROLLER_NAME
+    # Bounded watch requests: a silently dropped connection is noticed within minutes.
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    # Peering is not leader election (equal priorities all pause); we run standalone.
+    settings.peering.standalone = True
+    # Events we post deliberately (JobCreated, JobSucceeded...), never log lines.
+    settings.posting.loggers = False
+    settings.posting.reporting_component = "reactivejob-operator"
+
+
+def build_registry() -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
+        connection: Connection = memo.runtime.options.connection
+        return kopf.ConnectionInfo(
+            server=connection.server,
+            ca_path=connection.ca_file,
+            insecure=not connection.verify,
+            certificate_path=connection.cert_file,
+            private_key_path=connection.key_file,
+            token=connection.token,
+            scheme="Bearer" if connection.token else None,
+        )
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+        configure(settings)
+        runtime: Runtime = memo.runtime
+        runtime.controller = Controller(runtime.options.connection)
+        runtime.tasks = [
+            asyncio.create_task(runtime.queue.work(_logged(runtime.controller)))
+            for _ in range(runtime.options.workers)
+        ]
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: Any, **_: Any) -> None:
+        runtime: Runtime = memo.runtime
+        for task in runtime.tasks:
+            task.cancel()
+        await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        runtime.queue.close()
+        if runtime.controller is not None:
+            await runtime.controller.close()
+
+    @kopf.on.event(GROUP, "v1alpha1", "reactivejobs", registry=registry)
+    def reactive_job_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+        memo.runtime.queue.add((namespace or "", name))
+
+    ours = {LABEL_CONTROLLER_NAME: kopf.PRESENT}
+
+    @kopf.on.event("batch", "v1", "jobs", labels=ours, registry=registry)
+    def job_changed(
+        namespace: str | None, name: str, labels: Mapping[str, str], memo: Any, **_: Any
+    ) -> None:
+        log.debug("job %s/%s changed", namespace, name)
+        memo.runtime.queue.add((namespace or "", labels[LABEL_CONTROLLER_NAME]))
+
+    return registry
+
+
+def _logged(controller: Controller) -> Any:
+    async def handle(key: Key) -> float | None:
+        try:
+            return await controller.reconcile(key)
+        except Exception as error:
+            log.warning("reconcile %s/%s failed, will retry: %s", *key, error)
+            raise
+
+    return handle

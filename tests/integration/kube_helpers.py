@@ -1,0 +1,105 @@
+"""Small waits and reads for reconciler tests (real API server, no mocks)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from reactivejob.naming import LABEL_CONTROLLER_UID
+
+T = TypeVar("T")
+GROUP, VERSION, PLURAL = "batch.cs.sap.com", "v1alpha1", "reactivejobs"
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            result = check()
+        except AssertionError as error:
+            result, last = None, error
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:.0f}s (last: {last})")
+        time.sleep(0.1)
+
+
+class Cluster:
+    """The handful of calls the reconciler tests make, with the admin identity."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.namespace = namespace
+        self.objects = client.CustomObjectsApi(api)
+        self.batch = client.BatchV1Api(api)
+        self.core = client.CoreV1Api(api)
+        self.api = api
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = self.objects.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, body
+        )
+        return created
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.objects.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        patched: dict[str, Any] = self.objects.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name, patch
+        )
+        return patched
+
+    def delete(self, name: str) -> None:
+        self.objects.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+
+    def jobs(self, uid: str | None = None) -> list[dict[str, Any]]:
+        selector = f"{LABEL_CONTROLLER_UID}={uid}" if uid else LABEL_CONTROLLER_UID
+        listed = self.batch.list_namespaced_job(self.namespace, label_selector=selector)
+        jobs: list[dict[str, Any]] = self.api.sanitize_for_serialization(listed)["items"]
+        return sorted(jobs, key=lambda j: j["metadata"]["creationTimestamp"])
+
+    def job(self, name: str) -> dict[str, Any] | None:
+        try:
+            found = self.batch.read_namespaced_job(name, self.namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        job: dict[str, Any] = self.api.sanitize_for_serialization(found)
+        return job
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        listed = self.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={name}"
+        )
+        events: list[dict[str, Any]] = self.api.sanitize_for_serialization(listed)["items"]
+        return events
+
+    def wait_state(self, name: str, state: str, timeout: float = 30.0) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            obj = self.get(name)
+            status = (obj or {}).get("status", {})
+            generation = (obj or {}).get("metadata", {}).get("generation")
+            if status.get("state") == state and status.get("observedGeneration") == generation:
+                return obj
+            return None
+
+        return eventually(reached, timeout, f"{name} in state {state}")
+
+
+def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
