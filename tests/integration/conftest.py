@@ -16,8 +16,8 @@ from kubernetes import client, config
 
 from reactivejob.controlplane import ControlPlane
 from reactivejob.controlplane.jobrunner import JobRunner
-from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.controlplane.manifests import install_crds
+from reactivejob.controlplane.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "generated" / "reactivejob_api" / "crds"

@@ -5,6 +5,7 @@ The operator runs as a real process; the job runner plays the kubelet (the only 
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -200,8 +201,6 @@ def test_rejected_template_errors_without_a_hot_loop_and_recovers(cluster: Clust
     assert "spec.template.spec.containers: Required value" in status["Ready"]["message"]
     assert cluster.jobs(obj["metadata"]["uid"]) == []
     version = obj["metadata"]["resourceVersion"]
-    import time
-
     time.sleep(3)  # a hot loop would rewrite status or post events meanwhile
     assert cluster.get("empty")["metadata"]["resourceVersion"] == version  # type: ignore[index]
     assert [e["reason"] for e in cluster.events("empty")].count("JobRejected") == 1

@@ -6,6 +6,7 @@ import datetime
 from typing import Any
 
 import pytest
+from reactivejob_api import Job, ReactiveJob
 
 from reactivejob.naming import (
     ANNOTATION_GENERATION,
@@ -18,7 +19,6 @@ from reactivejob.naming import (
 )
 from reactivejob.reconcile import REJECTED, REJECTED_RETRY, decide
 from reactivejob.status import RECONCILING, STALLED
-from reactivejob_api import Job, ReactiveJob
 from tests.samples import reactive_job, simple_template
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.UTC)
@@ -217,7 +217,7 @@ def test_a_rejected_template_is_retried_with_backoff_not_in_a_loop() -> None:
                     }
                 ],
             }
-        }  # fmt: skip
+        }
     ).status
     waiting = decide(obj, template, [], NOW)
     assert waiting.create is None
