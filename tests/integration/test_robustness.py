@@ -1,0 +1,253 @@
+"""Hard requirements: crash safety, takeover from the Go operator, large templates, conflicts."""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from reactivejob.controlplane import ControlPlane
+from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION, JobRunner
+from reactivejob.controlplane.operator_process import OperatorProcess
+from reactivejob.naming import (
+    ANNOTATION_GENERATION,
+    ANNOTATION_HASH,
+    FINALIZER,
+    LABEL_CONTROLLER_NAME,
+    LABEL_CONTROLLER_UID,
+)
+from tests.integration.kube_helpers import Cluster, conditions, eventually
+from tests.samples import reactive_job, simple_template
+
+REV = "testing.batch.cs.sap.com/rev"
+
+
+@pytest.fixture
+def cluster(
+    kube: client.ApiClient, namespace: str, crds: list[str], job_runner: JobRunner
+) -> Cluster:
+    return Cluster(kube, namespace)
+
+
+@pytest.fixture
+def unstarted_operator(control_plane: ControlPlane, cluster: Cluster, tmp_path: Path) -> Any:
+    process = OperatorProcess(control_plane.kubeconfig, [cluster.namespace], tmp_path / "operator")
+    yield process
+    process.stop()
+
+
+def rev_patch(rev: int) -> dict[str, Any]:
+    return {"spec": {"jobTemplate": {"metadata": {"annotations": {REV: str(rev)}}}}}
+
+
+def assert_one_job_per_generation(cluster: Cluster, uid: str) -> list[dict[str, Any]]:
+    jobs = cluster.jobs(uid)
+    generations = collections.Counter(
+        j["metadata"]["annotations"][ANNOTATION_GENERATION] for j in jobs
+    )
+    duplicates = {g: n for g, n in generations.items() if n > 1}
+    assert not duplicates, f"more than one Job for generation(s) {duplicates}"
+    return jobs
+
+
+def test_sigkill_at_any_point_loses_nothing_and_duplicates_nothing(
+    cluster: Cluster, unstarted_operator: OperatorProcess
+) -> None:
+    seed = int(os.environ.get("REACTIVEJOB_KILL_SEED", random.randrange(1 << 30)))
+    chance = random.Random(seed)
+    print(f"kill seed: {seed} (REACTIVEJOB_KILL_SEED={seed} repeats this run)")
+    cluster.create(
+        reactive_job("crashy", simple_template(**{OUTCOME_ANNOTATION: COMPLETE, REV: "0"}))
+    )
+    uid = cluster.get("crashy")["metadata"]["uid"]  # type: ignore[index]
+    last = 0
+    for round_ in range(1, 9):
+        unstarted_operator.start()
+        if chance.random() < 0.7:  # most rounds change the template while the operator works
+            last = round_
+            cluster.patch("crashy", rev_patch(last))
+        time.sleep(chance.uniform(0.0, 0.6))  # kill anywhere: before, during or after a reconcile
+        unstarted_operator.kill()
+        assert_one_job_per_generation(cluster, uid)
+    unstarted_operator.start()
+    obj = cluster.wait_state("crashy", "Ready")
+    jobs = assert_one_job_per_generation(cluster, uid)
+    newest = cluster.job(obj["status"]["currentJobName"])
+    assert newest is not None
+    assert newest["metadata"]["annotations"][REV] == str(last)  # no lost update
+    assert newest["metadata"]["annotations"][ANNOTATION_GENERATION] == str(
+        obj["metadata"]["generation"]
+    )
+    protected = [
+        j["metadata"]["name"] for j in jobs if FINALIZER in (j["metadata"].get("finalizers") or [])
+    ]
+    eventually(
+        lambda: (
+            [
+                j["metadata"]["name"]
+                for j in cluster.jobs(uid)
+                if FINALIZER in (j["metadata"].get("finalizers") or [])
+            ]
+            == [newest["metadata"]["name"]]
+        ),
+        what=f"only the newest Job protected (was {protected})",
+    )
+
+
+def go_operator_job(
+    name: str, owner: dict[str, Any], generation: int, go_hash: str
+) -> dict[str, Any]:
+    """A Job exactly as the Go operator leaves it: generateName-style name, labels, annotations
+    (with its own hash of Go's JSON), the finalizer, no owner reference."""
+    template = owner["spec"]["jobTemplate"]
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {
+                **(template.get("metadata", {}).get("labels") or {}),
+                LABEL_CONTROLLER_UID: owner["metadata"]["uid"],
+                LABEL_CONTROLLER_NAME: owner["metadata"]["name"],
+            },
+            "annotations": {
+                **(template.get("metadata", {}).get("annotations") or {}),
+                ANNOTATION_GENERATION: str(generation),
+                ANNOTATION_HASH: go_hash,
+            },
+            "finalizers": [FINALIZER],
+        },
+        "spec": template["spec"],
+    }
+
+
+def test_takeover_from_the_go_operator_reruns_nothing(
+    cluster: Cluster, unstarted_operator: OperatorProcess
+) -> None:
+    body = reactive_job("legacy", simple_template(**{OUTCOME_ANNOTATION: COMPLETE, REV: "1"}))
+    body["metadata"]["finalizers"] = [FINALIZER]
+    cluster.create(body)
+    cluster.patch("legacy", rev_patch(2))  # generation 2: the Go operator ran twice
+    owner = cluster.get("legacy")
+    assert owner is not None
+    assert owner["metadata"]["generation"] == 2
+    older = go_operator_job("legacy-q9w3e", owner, 1, "1" * 64)
+    newest = go_operator_job("legacy-x7k2p", owner, 2, "2" * 64)
+    for job in (older, newest):
+        cluster.batch.create_namespaced_job(cluster.namespace, job)
+    eventually(lambda: conditions_of(cluster.job("legacy-x7k2p")), what="the Go-era Job completing")
+    go_ready = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Ready",  # the Go operator's reason is the state; its message "<reason>: <msg>"
+        "message": "CompletionsReached: Reached expected number of pods",
+    }
+    go_status = {
+        "observedGeneration": 2,
+        "state": "Ready",
+        "currentJobName": "legacy-x7k2p",
+        "conditions": [go_ready],
+    }
+    cluster.objects.patch_namespaced_custom_object_status(
+        "batch.cs.sap.com",
+        "v1alpha1",
+        cluster.namespace,
+        "reactivejobs",
+        "legacy",
+        {"status": go_status},
+    )
+
+    unstarted_operator.start()
+    adopted = eventually(
+        lambda: (
+            (o := cluster.get("legacy"))
+            and conditions(o)["Ready"]["reason"] == "CompletionsReached"
+            and o
+        ),
+        what="our operator rewriting the status",
+    )
+    assert adopted["status"]["currentJobName"] == "legacy-x7k2p"
+    assert [j["metadata"]["name"] for j in cluster.jobs(owner["metadata"]["uid"])] == [
+        "legacy-q9w3e",
+        "legacy-x7k2p",
+    ]
+    eventually(
+        lambda: (
+            FINALIZER
+            not in (cluster.job("legacy-q9w3e") or {"metadata": {}})["metadata"].get(
+                "finalizers", []
+            )
+        ),
+        what="the superseded Go-era Job released",
+    )
+    # The first change after the takeover runs a Job of ours, as the Go operator would have.
+    cluster.patch("legacy", rev_patch(3))
+    obj = cluster.wait_state("legacy", "Ready")
+    assert obj["status"]["currentJobName"] not in ("legacy-q9w3e", "legacy-x7k2p")
+    assert len(cluster.jobs(owner["metadata"]["uid"])) == 3
+
+
+def conditions_of(job: dict[str, Any] | None) -> bool:
+    return any(
+        c["type"] == "Complete" for c in ((job or {}).get("status") or {}).get("conditions") or []
+    )
+
+
+def test_a_400_kb_template_reconciles_and_no_spec_copy_lands_in_annotations(
+    cluster: Cluster, unstarted_operator: OperatorProcess
+) -> None:
+    template = simple_template(**{OUTCOME_ANNOTATION: COMPLETE})
+    container = template["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": f"SETTING_{i:05d}", "value": "x" * 100} for i in range(3300)]
+    size = len(str(template).encode())
+    assert size > 400_000
+    unstarted_operator.start()
+    cluster.create(reactive_job("big", template))
+    obj = cluster.wait_state("big", "Ready", timeout=60)
+    job = cluster.job(obj["status"]["currentJobName"])
+    assert job is not None
+    assert len(job["spec"]["template"]["spec"]["containers"][0]["env"]) == 3300
+    annotations = obj["metadata"].get("annotations") or {}
+    assert not [key for key in annotations if "kopf" in key], annotations
+    assert sum(len(k) + len(v) for k, v in annotations.items()) < 1024
+
+
+def test_conflicting_writers_cause_retries_not_losses(
+    cluster: Cluster, unstarted_operator: OperatorProcess
+) -> None:
+    """Another client keeps changing the ReactiveJob's metadata, so the operator's
+    resourceVersion-guarded writes meet 409 Conflicts; it retries and ends right."""
+    stop = threading.Event()
+    cluster.create(
+        reactive_job("contended", simple_template(**{OUTCOME_ANNOTATION: COMPLETE, REV: "0"}))
+    )
+    uid = cluster.get("contended")["metadata"]["uid"]  # type: ignore[index]
+
+    def churn() -> None:
+        count = 0
+        while not stop.is_set():
+            count += 1
+            cluster.patch("contended", {"metadata": {"labels": {"churn": str(count)}}})
+
+    writer = threading.Thread(target=churn)
+    writer.start()
+    try:
+        unstarted_operator.start()
+        for rev in (1, 2, 3):
+            cluster.patch("contended", rev_patch(rev))
+            time.sleep(0.3)
+        obj = cluster.wait_state("contended", "Ready", timeout=60)
+    finally:
+        stop.set()
+        writer.join()
+    jobs = assert_one_job_per_generation(cluster, uid)
+    newest = cluster.job(obj["status"]["currentJobName"])
+    assert newest is not None
+    assert newest["metadata"]["annotations"][REV] == "3"
+    conflicts = unstarted_operator.logs().count("409 Conflict")
+    print(f"409 conflicts met and retried: {conflicts}; jobs: {len(jobs)}")
