@@ -1,0 +1,183 @@
+"""``make demo`` / ``reactivejob-demo``: the whole story on an embedded control plane.
+
+Start kube-apiserver + etcd (+ garbage collector and TTL controllers), install the CRD, run the
+operator, then walk one ReactiveJob through create, succeed, change, re-run, fail, fix, delete.
+No kubelet runs here: a stand-in marks each Job Complete or Failed as its template's
+``testing.batch.cs.sap.com/outcome`` annotation asks. Ctrl-C stops everything and cleans up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from importlib.resources import as_file
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client, config
+from reactivejob_api import CRD_FILE, Connection, JobClient, ReactiveJob, ReactiveJobClient
+
+from .controlplane import ControlPlane, ControlPlaneError
+from .controlplane.cli import exit_on_sigterm
+from .controlplane.jobrunner import OUTCOME_ANNOTATION, JobRunner
+from .controlplane.manifests import install_crds
+from .controlplane.operator_process import OperatorProcess
+from .naming import LABEL_CONTROLLER_UID
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "reactivejob.yaml"
+NAMESPACE = "default"
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class Story:
+    def __init__(self, jobs: ReactiveJobClient, batch: JobClient, timeout: float) -> None:
+        self.jobs = jobs
+        self.batch = batch
+        self.timeout = timeout
+
+    def wait_for(self, name: str, state: str) -> ReactiveJob:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            obj = self.jobs.get(name, NAMESPACE)
+            status, meta = obj.status, obj.metadata
+            if (
+                status
+                and meta
+                and status.state == state
+                and status.observed_generation == meta.generation
+            ):
+                return obj
+            time.sleep(0.2)
+        raise TimeoutError(f"{name} did not reach {state} within {self.timeout:.0f}s")
+
+    def show(self, obj: ReactiveJob) -> None:
+        assert obj.metadata is not None and obj.status is not None
+        ready = next((c for c in obj.status.conditions or [] if c.type == "Ready"), None)
+        say(f"    ReactiveJob {obj.metadata.name}: generation {obj.metadata.generation}, "
+            f"state {obj.status.state}, Ready={ready.status if ready else '?'}"
+            f" ({ready.reason if ready else ''}: {ready.message if ready else ''})")  # fmt: skip
+        listed = self.batch.list(
+            NAMESPACE, label_selector=f"{LABEL_CONTROLLER_UID}={obj.metadata.uid}"
+        )
+        for job in listed.items:
+            assert job.metadata is not None
+            done = [
+                c.type
+                for c in (job.status.conditions if job.status else None) or []
+                if c.status == "True"
+            ]
+            say(f"      Job {job.metadata.name}: {', '.join(done) or 'running'}")
+
+    def change(self, name: str, patch: dict[str, Any], what: str) -> None:
+        say(f"\n==> {what}")
+        self.jobs.patch(name, NAMESPACE, patch)
+
+
+def template_annotations(**values: str) -> dict[str, Any]:
+    return {"spec": {"jobTemplate": {"metadata": {"annotations": values}}}}
+
+
+def tell(story: Story, manifest: dict[str, Any]) -> None:
+    name = manifest["metadata"]["name"]
+    step = story.wait_for
+    say(f"\n==> kubectl apply -f {EXAMPLE.name}   (the stand-in kubelet will report: Complete)")
+    story.jobs.apply({**manifest, "metadata": {**manifest["metadata"], "namespace": NAMESPACE}},
+                     field_manager="reactivejob-demo")  # fmt: skip
+    story.show(step(name, "Processing"))
+    story.show(step(name, "Ready"))
+
+    container = {"name": "migrate", "image": "registry.example.com/migrate:1.1.0"}
+    pod = {"template": {"spec": {"containers": [{**container, "args": ["--to", "latest"]}]}}}
+    story.change(
+        name,
+        {"spec": {"jobTemplate": {"spec": pod}}},
+        "change the template (image 1.0.0 -> 1.1.0): a new Job runs",
+    )
+    story.show(step(name, "Ready"))
+
+    story.change(name, template_annotations(**{OUTCOME_ANNOTATION: "Failed"}),
+                 "change again, and let the stand-in kubelet report: Failed")  # fmt: skip
+    story.show(step(name, "Error"))
+
+    story.change(
+        name,
+        template_annotations(**{OUTCOME_ANNOTATION: "Complete"}),
+        "fix it: a new Job runs and succeeds",
+    )
+    story.show(step(name, "Ready"))
+
+    say("\n==> kubectl delete reactivejob " + name + "   (its Jobs go first, foreground)")
+    uid = story.jobs.get(name, NAMESPACE).metadata.uid  # type: ignore[union-attr]
+    story.jobs.delete(name, NAMESPACE)
+    deadline = time.monotonic() + story.timeout
+    while time.monotonic() < deadline:
+        left = story.batch.list(NAMESPACE, label_selector=f"{LABEL_CONTROLLER_UID}={uid}").items
+        try:
+            story.jobs.get(name, NAMESPACE)
+        except Exception:
+            if not left:
+                say("    ReactiveJob and all its Jobs are gone.")
+                return
+        time.sleep(0.2)
+    raise TimeoutError("deletion did not finish")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reactivejob-demo", description=__doc__)
+    parser.add_argument("--no-wait", action="store_true", help="stop after the story, no Ctrl-C")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds per step")
+    args = parser.parse_args(argv)
+    exit_on_sigterm()
+    say("==> starting a local control plane (kube-apiserver, etcd, GC and TTL controllers)")
+    try:
+        with (
+            ControlPlane() as plane,
+            tempfile.TemporaryDirectory(prefix="reactivejob-demo-") as logs,
+        ):
+            say(f"    ready in {plane.startup_seconds:.1f}s; export KUBECONFIG={plane.kubeconfig}")
+            run_story(plane, Path(logs), args.timeout, wait=not args.no_wait)
+    except ControlPlaneError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        say("\nstopped; everything the demo started is gone.")
+    return 0
+
+
+def run_story(plane: ControlPlane, logs: Path, timeout: float, *, wait: bool) -> None:
+    configuration = client.Configuration()
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        str(plane.kubeconfig), client_configuration=configuration
+    )
+    with client.ApiClient(configuration) as api, as_file(CRD_FILE) as crd:
+        install_crds(api, [crd])
+        say("==> installed the ReactiveJob CRD (server-side apply: it is over 256 KiB)")
+        runner = JobRunner(api).start()
+        say("==> no kubelet here: a stand-in marks Jobs Complete/Failed as their template's\n"
+            f"    {OUTCOME_ANNOTATION} annotation asks")  # fmt: skip
+        operator = OperatorProcess(plane.kubeconfig, [], logs / "operator").start()
+        say(f"==> operator running (python -m reactivejob run --all-namespaces); log: {logs}")
+        connection = Connection.from_kubeconfig(plane.kubeconfig)
+        try:
+            with ReactiveJobClient(connection) as jobs, JobClient(connection) as batch:
+                tell(Story(jobs, batch, timeout), yaml.safe_load(EXAMPLE.read_text()))
+            if wait:
+                say(f"\nTry it: export KUBECONFIG={plane.kubeconfig}")
+                say(f"        kubectl apply --server-side -f {EXAMPLE}")
+                say("Ctrl-C stops the control plane and removes every file it made.")
+                threading.Event().wait()
+        finally:
+            operator.stop()
+            runner.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
