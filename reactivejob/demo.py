@@ -61,9 +61,11 @@ class Story:
     def show(self, obj: ReactiveJob) -> None:
         assert obj.metadata is not None and obj.status is not None
         ready = next((c for c in obj.status.conditions or [] if c.type == "Ready"), None)
-        say(f"    ReactiveJob {obj.metadata.name}: generation {obj.metadata.generation}, "
+        say(
+            f"    ReactiveJob {obj.metadata.name}: generation {obj.metadata.generation}, "
             f"state {obj.status.state}, Ready={ready.status if ready else '?'}"
-            f" ({ready.reason if ready else ''}: {ready.message if ready else ''})")  # fmt: skip
+            f" ({ready.reason if ready else ''}: {ready.message if ready else ''})"
+        )
         listed = self.batch.list(
             NAMESPACE, label_selector=f"{LABEL_CONTROLLER_UID}={obj.metadata.uid}"
         )
@@ -89,8 +91,10 @@ def tell(story: Story, manifest: dict[str, Any]) -> None:
     name = manifest["metadata"]["name"]
     step = story.wait_for
     say(f"\n==> kubectl apply -f {EXAMPLE.name}   (the stand-in kubelet will report: Complete)")
-    story.jobs.apply({**manifest, "metadata": {**manifest["metadata"], "namespace": NAMESPACE}},
-                     field_manager="reactivejob-demo")  # fmt: skip
+    story.jobs.apply(
+        {**manifest, "metadata": {**manifest["metadata"], "namespace": NAMESPACE}},
+        field_manager="reactivejob-demo",
+    )
     story.show(step(name, "Processing"))
     story.show(step(name, "Ready"))
 
@@ -103,8 +107,11 @@ def tell(story: Story, manifest: dict[str, Any]) -> None:
     )
     story.show(step(name, "Ready"))
 
-    story.change(name, template_annotations(**{OUTCOME_ANNOTATION: "Failed"}),
-                 "change again, and let the stand-in kubelet report: Failed")  # fmt: skip
+    story.change(
+        name,
+        template_annotations(**{OUTCOME_ANNOTATION: "Failed"}),
+        "change again, and let the stand-in kubelet report: Failed",
+    )
     story.show(step(name, "Error"))
 
     story.change(
@@ -161,8 +168,10 @@ def run_story(plane: ControlPlane, logs: Path, timeout: float, *, wait: bool) ->
         install_crds(api, [crd])
         say("==> installed the ReactiveJob CRD (server-side apply: it is over 256 KiB)")
         runner = JobRunner(api).start()
-        say("==> no kubelet here: a stand-in marks Jobs Complete/Failed as their template's\n"
-            f"    {OUTCOME_ANNOTATION} annotation asks")  # fmt: skip
+        say(
+            "==> no kubelet here: a stand-in marks Jobs Complete/Failed as their template's\n"
+            f"    {OUTCOME_ANNOTATION} annotation asks"
+        )
         operator = OperatorProcess(plane.kubeconfig, [], logs / "operator").start()
         say(f"==> operator running (python -m reactivejob run --all-namespaces); log: {logs}")
         connection = Connection.from_kubeconfig(plane.kubeconfig)

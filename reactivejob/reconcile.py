@@ -72,9 +72,11 @@ def decide(
             return Plan(release=protected, remove_finalizer=not protected)
         to_delete = tuple(_name(j) for j in ordered if not _meta(j).deletion_timestamp)
         return Plan(
-            release=protected, delete=to_delete, status=status(DELETING),
+            release=protected,
+            delete=to_delete,
+            status=status(DELETING),
             requeue_after=REQUEUE_DELETING,
-        )  # fmt: skip
+        )
 
     digest = template_hash(template)
     guard = FINALIZER not in (meta.finalizers or [])  # set before any Job exists: no orphans
@@ -83,10 +85,12 @@ def decide(
         outcome = job_outcome(newest)
         running = outcome.state is State.PROCESSING
         return Plan(
-            add_finalizer=guard, release=tuple(n for n in protected if n != _name(newest)),
-            status=status(outcome), events=_finish_events(previous, outcome),
+            add_finalizer=guard,
+            release=tuple(n for n in protected if n != _name(newest)),
+            status=status(outcome),
+            events=_finish_events(previous, outcome),
             requeue_after=REQUEUE_RUNNING if running else None,
-        )  # fmt: skip
+        )
     wait = rejection_backoff(previous, generation, now)
     if wait is not None:  # the server refused this template lately; a spec change retries now
         return Plan(release=protected, requeue_after=wait)
@@ -94,9 +98,13 @@ def decide(
     created = Outcome(State.PROCESSING, "JobCreated", "job created", _name(job))
     event = Event("Normal", "JobCreated", f"Created job {_name(job)} for generation {generation}")
     return Plan(
-        add_finalizer=guard, create=job, release=protected, status=status(created),
-        events=(event,), requeue_after=REQUEUE_RUNNING,
-    )  # fmt: skip
+        add_finalizer=guard,
+        create=job,
+        release=protected,
+        status=status(created),
+        events=(event,),
+        requeue_after=REQUEUE_RUNNING,
+    )
 
 
 def rejection_backoff(
@@ -126,7 +134,9 @@ def _is_current(job: Job, digest: str, generation: int) -> bool:
 def _finish_events(previous: ReactiveJobStatus | None, outcome: Outcome) -> tuple[Event, ...]:
     """An event when the newest Job's outcome is new to the status (not on every reconcile)."""
     seen = previous is not None and (previous.state, previous.current_job_name) == (
-        outcome.state.value, outcome.current_job_name)  # fmt: skip
+        outcome.state.value,
+        outcome.current_job_name,
+    )
     if seen or outcome.state not in (State.READY, State.ERROR):
         return ()
     kind, verb = (

@@ -197,3 +197,38 @@ def test_a_taken_port_is_named_with_the_fix(control_plane: ControlPlane) -> None
     assert f"port {control_plane.api_port}" in str(error.value)
     assert "already in use" in str(error.value)
     assert "fix:" in str(error.value)
+
+
+def test_ctrl_c_stops_everything_and_removes_its_files(control_plane: ControlPlane) -> None:
+    """``reactivejob-controlplane run`` until Ctrl-C (SIGINT), as a person uses it."""
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "reactivejob.controlplane.cli", "run"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert runner.stdout is not None
+    kubeconfig = ""
+    for line in runner.stdout:
+        if line.startswith("export KUBECONFIG="):
+            kubeconfig = line.strip().split("=", 1)[1]
+            break
+    workdir = Path(kubeconfig).parent
+    assert workdir.is_dir()
+    children = _children_of(runner.pid)
+    assert len(children) == 3
+    runner.send_signal(signal.SIGINT)
+    assert runner.wait(timeout=30) == 130
+    assert not workdir.exists()
+    assert not any(Path(f"/proc/{pid}").exists() and _not_zombie(pid) for pid in children)
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found

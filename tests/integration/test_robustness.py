@@ -251,3 +251,62 @@ def test_conflicting_writers_cause_retries_not_losses(
     assert newest["metadata"]["annotations"][REV] == "3"
     conflicts = unstarted_operator.logs().count("409 Conflict")
     print(f"409 conflicts met and retried: {conflicts}; jobs: {len(jobs)}")
+
+
+def test_server_errors_are_retried_with_backoff_until_they_pass(
+    cluster: Cluster, unstarted_operator: OperatorProcess, kube: client.ApiClient
+) -> None:
+    """A Job-admission webhook that is down makes the real API server answer 500 to every Job
+    create; the operator keeps the ReactiveJob and retries until the webhook is gone."""
+    admission = client.AdmissionregistrationV1Api(kube)
+    webhook_name = f"down-{cluster.namespace}"[:63]
+    admission.create_validating_webhook_configuration(
+        {
+            "metadata": {"name": webhook_name},
+            "webhooks": [
+                {
+                    "name": "down.example.com",
+                    "clientConfig": {"url": "https://127.0.0.1:1/validate"},  # nothing listens
+                    "rules": [
+                        {
+                            "apiGroups": ["batch"],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["jobs"],
+                        }
+                    ],
+                    "failurePolicy": "Fail",
+                    "sideEffects": "None",
+                    "admissionReviewVersions": ["v1"],
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}
+                    },
+                }
+            ],
+        }
+    )
+    try:
+        unstarted_operator.start()
+        cluster.create(reactive_job("patient", simple_template(**{OUTCOME_ANNOTATION: COMPLETE})))
+        eventually(
+            lambda: unstarted_operator.logs().count("failed calling webhook") >= 3,
+            what="three failed attempts",
+        )
+        obj = cluster.get("patient")
+        assert obj is not None
+        assert cluster.jobs(obj["metadata"]["uid"]) == []
+    finally:
+        admission.delete_validating_webhook_configuration(webhook_name)
+    obj = cluster.wait_state("patient", "Ready", timeout=90)
+    assert len(cluster.jobs(obj["metadata"]["uid"])) == 1
+    assert "500 InternalError" in unstarted_operator.logs()
+
+
+def test_sigterm_shuts_down_cleanly(cluster: Cluster, unstarted_operator: OperatorProcess) -> None:
+    unstarted_operator.start()
+    cluster.create(reactive_job("calm", simple_template(**{OUTCOME_ANNOTATION: COMPLETE})))
+    cluster.wait_state("calm", "Ready")
+    assert unstarted_operator.stop() == 0
+    logs = unstarted_operator.logs()
+    assert "Activity 'build_registry.<locals>.cleanup' succeeded." in logs  # workers, HTTP closed
+    assert "Root tasks are stopped: finishing normally" in logs
