@@ -138,10 +138,22 @@ class Controller:
     async def _set_finalizers(
         client: AsyncReactiveJobClient | AsyncJobClient, meta: dict[str, Any], finalizers: list[str]
     ) -> None:
-        """Replace the finalizer list only if the object is still the version we decided on."""
-        patch = {"metadata": {"resourceVersion": meta["resourceVersion"], "finalizers": finalizers}}
-        with contextlib.suppress(NotFound):
-            await client.patch(meta["name"], meta["namespace"], patch)
+        """Replace the finalizer list, but only if it is still the one we decided on.
+
+        The guard is a JSON-patch test of the list itself, not the resourceVersion: other
+        writers (labels, status, GitOps tools) do not make it fail, so a busy object cannot
+        starve us; a concurrent finalizer change does, and the key is retried.
+        """
+        patch: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/finalizers", "value": meta.get("finalizers")},
+            {"op": "add", "path": "/metadata/finalizers", "value": finalizers},
+        ]
+        try:
+            await client.patch(meta["name"], meta["namespace"], patch, type="json")
+        except NotFound:
+            pass
+        except Invalid as error:
+            raise FinalizersChanged(f"finalizers of {meta['name']} changed meanwhile") from error
 
     async def _release_orphans(self, namespace: str, name: str) -> None:
         """The ReactiveJob is gone (its finalizer was removed by hand): let its Jobs go too,
@@ -160,6 +172,10 @@ class Controller:
             if owner != successor and FINALIZER in job_meta.get("finalizers", []):
                 alive = [f for f in job_meta["finalizers"] if f != FINALIZER]
                 await self._set_finalizers(self.jobs, job_meta, alive)
+
+
+class FinalizersChanged(RuntimeError):
+    """Someone changed the finalizers between our read and our write: reconcile again."""
 
 
 def _name(job: Job) -> str:
