@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help dev generate check-generate update-kube-openapi binaries test unit lint types demo clean
+.PHONY: help dev generate check-generate update-kube-openapi binaries test unit lint types demo bench clean
 
 help:
 	@echo "make test                 - the whole suite (lint, types, generate-check, tests) via tox"
@@ -42,14 +42,17 @@ unit: dev
 	$(BIN)/pytest tests/unit
 
 lint: dev
-	$(BIN)/ruff check reactivejob codegen tests
-	$(BIN)/ruff format --check reactivejob codegen tests
+	$(BIN)/ruff check reactivejob codegen tests benchmarks
+	$(BIN)/ruff format --check reactivejob codegen tests benchmarks
 
 types: dev
 	$(BIN)/mypy
 
 demo: dev binaries
 	$(BIN)/reactivejob-demo
+
+bench: dev binaries
+	$(BIN)/python benchmarks/reconcile.py --count 200
 
 clean:
 	rm -rf $(VENV) .tox .mypy_cache .ruff_cache .pytest_cache

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 FIELD_MANAGER = "reactivejob-controlplane"
@@ -46,13 +47,33 @@ def install_crds(api: client.ApiClient, paths: Iterable[Path], timeout: float = 
             server_side_apply(api, document)
             names.append(document["metadata"]["name"])
     extensions = client.ApiextensionsV1Api(api)
+    objects = client.CustomObjectsApi(api)
     deadline = time.monotonic() + timeout
     for name in names:
-        while not _established(extensions.read_custom_resource_definition(name)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"CRD {name} was not Established within {timeout:.0f}s")
-            time.sleep(0.1)
+        crd = extensions.read_custom_resource_definition(name)
+        while not _established(crd):
+            _wait(deadline, f"CRD {name} was not Established within {timeout:.0f}s")
+            crd = extensions.read_custom_resource_definition(name)
+        # Established is not yet served: for a moment lists answer 429 "storage is
+        # (re)initializing". Callers (watches above all) should not have to know that.
+        version = next(v.name for v in crd.spec.versions if v.served)
+        while True:
+            try:
+                objects.list_cluster_custom_object(
+                    crd.spec.group, version, crd.spec.names.plural, limit=1
+                )
+                break
+            except ApiException as error:
+                if error.status != 429:
+                    raise
+                _wait(deadline, f"CRD {name} was not served within {timeout:.0f}s")
     return names
+
+
+def _wait(deadline: float, message: str) -> None:
+    if time.monotonic() > deadline:
+        raise TimeoutError(message)
+    time.sleep(0.1)
 
 
 def _established(crd: client.V1CustomResourceDefinition) -> bool:
