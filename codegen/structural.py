@@ -255,10 +255,37 @@ class Converter:
         for key, value in own.items():
             if key in DROPPED:
                 continue
+            if key == "properties":
+                merged["properties"] = self._extend(
+                    converted, value, file, (*path, "properties"), stack
+                )
+                continue
             if key not in KEPT | {"default"}:
                 raise SchemaError(location(file, path), f"unsupported keyword {key!r} next to $ref")
             merged[key] = copy.deepcopy(value)
         return sort_required(drop_empty_object_default(merged))
+
+    def _extend(
+        self,
+        converted: Schema,
+        extra: Any,
+        file: str,
+        path: tuple[str, ...],
+        stack: tuple[str, ...],
+    ) -> Schema:
+        """``properties`` next to a ``$ref`` extend the referenced type for this one use: a
+        property the type has is refined (its nested ``properties``, rules, description); a new
+        one is added, and must then be a complete schema."""
+        if not isinstance(extra, dict):
+            raise SchemaError(location(file, path), "properties must be an object")
+        properties = dict(converted.get("properties", {}))
+        for name, child in extra.items():
+            here = (*path, name)
+            if name in properties:
+                properties[name] = self._overlay(properties[name], child, file, here, stack)
+            else:
+                properties[name] = self.convert(child, file, here, stack)
+        return properties
 
     def _special(self, name: str, target: Schema, use: Schema) -> Schema | None:
         rewrites: dict[str, Callable[[], Schema]] = {

@@ -6,12 +6,13 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import SimpleNamespace
 
 import kopf
 from reactivejob_api import Connection
 
-from .operator import Options, Runtime, build_registry
+from .operator import Options, Runtime, WebhookOptions, build_registry
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -31,6 +32,14 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="liveness endpoint URL, or 'none' (default: %(default)s)",
     )
     run.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
+    run.add_argument(
+        "--webhook-cert-dir",
+        type=Path,
+        help="serve the validating webhook with tls.crt and tls.key from this folder "
+        "(re-read when they change)",
+    )
+    run.add_argument("--webhook-port", type=int, default=9443)
+    run.add_argument("--webhook-bind-address", default="0.0.0.0")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument("--log-format", default="text", choices=["text", "json"])
     args = parser.parse_args(argv)
@@ -56,11 +65,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         connection = Connection.from_kubeconfig(args.kubeconfig, args.context)
     else:
         connection = Connection.auto()
-    runtime = Runtime(Options(connection=connection, workers=args.workers))
+    webhook = None
+    if args.webhook_cert_dir:
+        folder = args.webhook_cert_dir
+        missing = [f for f in ("tls.crt", "tls.key") if not (folder / f).is_file()]
+        if missing:
+            print(
+                f"error: --webhook-cert-dir {folder} has no {' or '.join(missing)}", file=sys.stderr
+            )
+            return 2
+        webhook = WebhookOptions(
+            args.webhook_cert_dir, args.webhook_port, args.webhook_bind_address
+        )
+    runtime = Runtime(Options(connection=connection, workers=args.workers, webhook=webhook))
     # kopf.run installs SIGTERM/SIGINT handlers: on either, watches stop, cleanup handlers run
     # (workers are cancelled between API calls) and the process exits 0.
     kopf.run(
-        registry=build_registry(),
+        registry=build_registry(webhook=webhook is not None),
         memo=SimpleNamespace(runtime=runtime),
         clusterwide=args.all_namespaces,
         namespaces=args.namespace,

@@ -14,13 +14,16 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import kopf
 from reactivejob_api import Connection
 
+from .admission import WEBHOOK_ID, check
 from .controller import Controller, Key
 from .naming import GROUP, LABEL_CONTROLLER_NAME
+from .webhook_server import ReloadingWebhookServer
 from .workqueue import WorkQueue
 
 log = logging.getLogger("reactivejob")
@@ -32,10 +35,19 @@ KOPF_FINALIZER = "kopf.reactivejob.batch.cs.sap.com/finalizer"
 KOPF_ANNOTATIONS_PREFIX = "kopf.reactivejob.batch.cs.sap.com"
 
 
+@dataclass(frozen=True)
+class WebhookOptions:
+    cert_dir: Path  # tls.crt and tls.key, re-read when they change (cert-manager rotation)
+    port: int = 9443
+    bind_address: str = "0.0.0.0"
+    reload_interval: float = 10.0
+
+
 @dataclass
 class Options:
     connection: Connection
     workers: int = 4
+    webhook: WebhookOptions | None = None
 
 
 @dataclass
@@ -48,7 +60,7 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def configure(settings: kopf.OperatorSettings) -> None:
+def configure(settings: kopf.OperatorSettings, webhook: WebhookOptions | None = None) -> None:
     # Only @kopf.on.event handlers are registered, which store no progress and no diff-base:
     # these storages are set so that, were a state handler ever added, kopf's bookkeeping
     # would land under our own prefix, not kopf.zalando.org.
@@ -69,9 +81,19 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # Events we post deliberately (JobCreated, JobSucceeded...), never log lines.
     settings.posting.loggers = False
     settings.posting.reporting_component = "reactivejob-operator"
+    if webhook is not None:
+        settings.admission.server = ReloadingWebhookServer(
+            webhook.cert_dir,
+            addr=webhook.bind_address,
+            port=webhook.port,
+            reload_interval=webhook.reload_interval,
+        )
+        # The ValidatingWebhookConfiguration is installed by the chart (or the tests), with
+        # the failurePolicy it documents; the operator must not need rights to rewrite it.
+        settings.admission.managed = None
 
 
-def build_registry() -> kopf.OperatorRegistry:
+def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -89,7 +111,7 @@ def build_registry() -> kopf.OperatorRegistry:
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-        configure(settings)
+        configure(settings, memo.runtime.options.webhook)
         runtime: Runtime = memo.runtime
         runtime.controller = Controller(runtime.options.connection)
         runtime.tasks = [
@@ -119,6 +141,17 @@ def build_registry() -> kopf.OperatorRegistry:
     ) -> None:
         log.debug("job %s/%s changed", namespace, name)
         memo.runtime.queue.add((namespace or "", labels[LABEL_CONTROLLER_NAME]))
+
+    if webhook:
+
+        @kopf.on.validate(
+            GROUP, "v1alpha1", "reactivejobs", id=WEBHOOK_ID, operations=["CREATE", "UPDATE"],
+            registry=registry,
+        )  # fmt: skip
+        async def validate(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+            controller: Controller = memo.runtime.controller
+            old = kwargs.get("old")  # passed by kopf for UPDATE, not in its type protocol
+            await check(dict(body), dict(old) if old else None, controller.jobs)
 
     return registry
 

@@ -241,3 +241,19 @@ def test_map_value_defaults_are_dropped(tmp_path: Path) -> None:
     field = {"type": "object", "additionalProperties": {"type": "string", "default": ""}}
     result = convert(tmp_path, obj(labels=field))
     assert result["properties"]["labels"]["additionalProperties"] == {"type": "string"}
+
+
+def test_properties_next_to_a_ref_extend_the_type_for_that_use(tmp_path: Path) -> None:
+    upstream = {"T": obj(meta=obj(name={"type": "string"}))}
+    rule = {"rule": "!has(self.extra)", "message": "no extra"}
+    use = {
+        "$ref": ref("T"),
+        "properties": {"meta": {"properties": {"extra": {"type": "string"}}}},
+        "x-kubernetes-validations": [rule],
+    }
+    result = convert(tmp_path, obj(field=use), upstream)["properties"]["field"]
+    assert sorted(result["properties"]["meta"]["properties"]) == ["extra", "name"]
+    assert result["x-kubernetes-validations"] == [rule]
+    with pytest.raises(SchemaError) as error:
+        convert(tmp_path, obj(field={"$ref": ref("T"), "properties": {"new": {}}}), upstream)
+    assert error.value.location.endswith("/properties/field/properties/new")
