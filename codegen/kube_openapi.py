@@ -16,8 +16,12 @@ from reactivejob.controlplane import ControlPlane, kubernetes_version
 from .paths import KUBE_OPENAPI_DIR
 
 # The group-version documents the schema references: batch/v1 for JobTemplateSpec (and Jobs),
-# events.k8s.io/v1 for the Events the operator posts.
-DOCUMENTS = {"apis/batch/v1": "batch-v1.json", "apis/events.k8s.io/v1": "events-v1.json"}
+# events.k8s.io/v1 for the Events the operator posts, coordination.k8s.io/v1 for its Lease.
+DOCUMENTS = {
+    "apis/batch/v1": "batch-v1.json",
+    "apis/events.k8s.io/v1": "events-v1.json",
+    "apis/coordination.k8s.io/v1": "coordination-v1.json",
+}
 
 
 def fetch(control_plane: ControlPlane, document: str) -> dict[str, object]:

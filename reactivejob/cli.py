@@ -1,10 +1,17 @@
-"""``reactivejob-operator run``: the operator, against a kubeconfig or from inside a Pod."""
+"""``reactivejob-operator run``: the operator, against a kubeconfig or from inside a Pod.
+
+Flag names follow the Go operator (controller-runtime) where they overlap, so Deployments and
+Helm values written for it keep working.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +19,10 @@ from types import SimpleNamespace
 import kopf
 from reactivejob_api import Connection
 
-from .operator import Options, Runtime, WebhookOptions, build_registry
+from .leader import LeaderElection
+from .operator import build_registry
+from .probes import parse_address
+from .runtime import Options, Runtime, WebhookOptions
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -26,12 +36,17 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
-    run.add_argument(
-        "--liveness",
-        default="http://0.0.0.0:8080/healthz",
-        help="liveness endpoint URL, or 'none' (default: %(default)s)",
-    )
     run.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
+    run.add_argument(
+        "--health-probe-bind-address",
+        default=":8081",
+        help="serves /healthz and /readyz; 0 disables (default: %(default)s)",
+    )
+    run.add_argument(
+        "--metrics-bind-address",
+        default=":8080",
+        help="serves Prometheus /metrics; 0 disables (default: %(default)s)",
+    )
     run.add_argument(
         "--webhook-cert-dir",
         type=Path,
@@ -40,6 +55,18 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     run.add_argument("--webhook-port", type=int, default=9443)
     run.add_argument("--webhook-bind-address", default="0.0.0.0")
+    run.add_argument(
+        "--leader-elect", action="store_true", help="hold a Lease before reconciling (replicas > 1)"
+    )
+    run.add_argument(
+        "--leader-election-namespace",
+        default=os.environ.get("POD_NAMESPACE"),
+        help="where the Lease lives (default: $POD_NAMESPACE)",
+    )
+    run.add_argument("--leader-election-id", default=LeaderElection.name)
+    run.add_argument("--lease-duration", type=float, default=LeaderElection.lease_duration)
+    run.add_argument("--renew-deadline", type=float, default=LeaderElection.renew_deadline)
+    run.add_argument("--retry-period", type=float, default=LeaderElection.retry_period)
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument("--log-format", default="text", choices=["text", "json"])
     args = parser.parse_args(argv)
@@ -47,7 +74,47 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(
             "say which namespaces to watch: --namespace NS (repeatable) or --all-namespaces"
         )
+    if args.leader_elect and not args.leader_election_namespace:
+        parser.error("--leader-elect needs --leader-election-namespace (or $POD_NAMESPACE)")
+    if args.webhook_cert_dir:
+        missing = [f for f in ("tls.crt", "tls.key") if not (args.webhook_cert_dir / f).is_file()]
+        if missing:
+            parser.error(
+                f"--webhook-cert-dir {args.webhook_cert_dir} lacks {' and '.join(missing)}"
+            )
     return args
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    if args.kubeconfig or args.context:
+        connection = Connection.from_kubeconfig(args.kubeconfig, args.context)
+    else:
+        connection = Connection.auto()
+    webhook = None
+    if args.webhook_cert_dir:
+        webhook = WebhookOptions(
+            args.webhook_cert_dir, args.webhook_port, args.webhook_bind_address
+        )
+    election = None
+    if args.leader_elect:
+        identity = os.environ.get("POD_NAME") or socket.gethostname()
+        election = LeaderElection(
+            namespace=args.leader_election_namespace,
+            name=args.leader_election_id,
+            identity=f"{identity}_{uuid.uuid4()}",  # unique even if two share a host name
+            lease_duration=args.lease_duration,
+            renew_deadline=args.renew_deadline,
+            retry_period=args.retry_period,
+        )
+    return Options(
+        connection=connection,
+        namespaces=tuple(args.namespace),
+        workers=args.workers,
+        webhook=webhook,
+        leader_election=election,
+        health_address=parse_address(args.health_probe_bind_address),
+        metrics_address=parse_address(args.metrics_bind_address),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,34 +126,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger().setLevel(args.log_level)
     # One line per API call is noise even at DEBUG; our own logs say what was done and why.
-    for chatty in ("httpx", "httpcore"):
+    for chatty in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    if args.kubeconfig or args.context:
-        connection = Connection.from_kubeconfig(args.kubeconfig, args.context)
-    else:
-        connection = Connection.auto()
-    webhook = None
-    if args.webhook_cert_dir:
-        folder = args.webhook_cert_dir
-        missing = [f for f in ("tls.crt", "tls.key") if not (folder / f).is_file()]
-        if missing:
-            print(
-                f"error: --webhook-cert-dir {folder} has no {' or '.join(missing)}", file=sys.stderr
-            )
-            return 2
-        webhook = WebhookOptions(
-            args.webhook_cert_dir, args.webhook_port, args.webhook_bind_address
-        )
-    runtime = Runtime(Options(connection=connection, workers=args.workers, webhook=webhook))
+    options = options_from(args)
+    runtime = Runtime(options)
     # kopf.run installs SIGTERM/SIGINT handlers: on either, watches stop, cleanup handlers run
-    # (workers are cancelled between API calls) and the process exits 0.
+    # (workers are cancelled between API calls, the Lease is released) and the process exits 0.
     kopf.run(
-        registry=build_registry(webhook=webhook is not None),
+        registry=build_registry(webhook=options.webhook is not None),
         memo=SimpleNamespace(runtime=runtime),
         clusterwide=args.all_namespaces,
         namespaces=args.namespace,
         standalone=True,
-        liveness_endpoint=None if args.liveness == "none" else args.liveness,
+        ready_flag=runtime.kopf_ready,
     )
     return 0
 

@@ -29,6 +29,7 @@ from reactivejob_api import (
 )
 
 from .events import EventRecorder
+from .metrics import JOBS_CREATED
 from .naming import FINALIZER, LABEL_CONTROLLER_NAME, LABEL_CONTROLLER_UID
 from .reconcile import REJECTED, REJECTED_RETRY, Event, Plan, decide
 from .status import Outcome, State, build_status, same_status
@@ -40,18 +41,18 @@ Key = tuple[str, str]  # (namespace, name)
 
 class Controller:
     def __init__(self, connection: Connection, timeout: float = 30.0) -> None:
-        self._http = httpx.AsyncClient(
+        self.http = httpx.AsyncClient(
             base_url=connection.server,
             verify=connection.ssl_context(),
             headers=connection.auth_headers(),
             timeout=timeout,
         )
-        self.reactive_jobs = AsyncReactiveJobClient(connection, http=self._http)
-        self.jobs = AsyncJobClient(connection, http=self._http)
-        self.recorder = EventRecorder(AsyncEventClient(connection, http=self._http))
+        self.reactive_jobs = AsyncReactiveJobClient(connection, http=self.http)
+        self.jobs = AsyncJobClient(connection, http=self.http)
+        self.recorder = EventRecorder(AsyncEventClient(connection, http=self.http))
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self.http.aclose()
 
     async def reconcile(self, key: Key) -> float | None:
         namespace, name = key
@@ -106,6 +107,7 @@ class Controller:
         """Create the Job; the server's message when it refuses the template, else None."""
         try:
             await self.jobs.create(job)
+            JOBS_CREATED.inc()
         except AlreadyExists:
             # Our own earlier attempt (the name is fixed by uid and generation) is fine;
             # anything else holding the name is a conflict a person must resolve.

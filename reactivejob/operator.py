@@ -10,21 +10,18 @@ key; workers reconcile level-triggered from what the server has now, with retrie
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import kopf
 from reactivejob_api import Connection
 
 from .admission import WEBHOOK_ID, check
-from .controller import Controller, Key
+from .controller import Controller
 from .naming import GROUP, LABEL_CONTROLLER_NAME
+from .runtime import Runtime, WebhookOptions
 from .webhook_server import ReloadingWebhookServer
-from .workqueue import WorkQueue
 
 log = logging.getLogger("reactivejob")
 
@@ -33,31 +30,6 @@ log = logging.getLogger("reactivejob")
 # handler needs it on. With event handlers only, kopf never places this one at all.
 KOPF_FINALIZER = "kopf.reactivejob.batch.cs.sap.com/finalizer"
 KOPF_ANNOTATIONS_PREFIX = "kopf.reactivejob.batch.cs.sap.com"
-
-
-@dataclass(frozen=True)
-class WebhookOptions:
-    cert_dir: Path  # tls.crt and tls.key, re-read when they change (cert-manager rotation)
-    port: int = 9443
-    bind_address: str = "0.0.0.0"
-    reload_interval: float = 10.0
-
-
-@dataclass
-class Options:
-    connection: Connection
-    workers: int = 4
-    webhook: WebhookOptions | None = None
-
-
-@dataclass
-class Runtime:
-    """What the handlers share, kept in kopf's memo."""
-
-    options: Options
-    queue: WorkQueue[Key] = field(default_factory=WorkQueue)
-    controller: Controller | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def configure(settings: kopf.OperatorSettings, webhook: WebhookOptions | None = None) -> None:
@@ -111,27 +83,17 @@ def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-        configure(settings, memo.runtime.options.webhook)
         runtime: Runtime = memo.runtime
-        runtime.controller = Controller(runtime.options.connection)
-        runtime.tasks = [
-            asyncio.create_task(runtime.queue.work(_logged(runtime.controller)))
-            for _ in range(runtime.options.workers)
-        ]
+        configure(settings, runtime.options.webhook)
+        await runtime.start()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
-        runtime: Runtime = memo.runtime
-        for task in runtime.tasks:
-            task.cancel()
-        await asyncio.gather(*runtime.tasks, return_exceptions=True)
-        runtime.queue.close()
-        if runtime.controller is not None:
-            await runtime.controller.close()
+        await memo.runtime.stop()
 
     @kopf.on.event(GROUP, "v1alpha1", "reactivejobs", registry=registry)
     def reactive_job_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        memo.runtime.queue.add((namespace or "", name))
+        memo.runtime.enqueue((namespace or "", name))
 
     ours = {LABEL_CONTROLLER_NAME: kopf.PRESENT}
 
@@ -140,7 +102,7 @@ def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
         namespace: str | None, name: str, labels: Mapping[str, str], memo: Any, **_: Any
     ) -> None:
         log.debug("job %s/%s changed", namespace, name)
-        memo.runtime.queue.add((namespace or "", labels[LABEL_CONTROLLER_NAME]))
+        memo.runtime.enqueue((namespace or "", labels[LABEL_CONTROLLER_NAME]))
 
     if webhook:
 
@@ -154,14 +116,3 @@ def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
             await check(dict(body), dict(old) if old else None, controller.jobs)
 
     return registry
-
-
-def _logged(controller: Controller) -> Any:
-    async def handle(key: Key) -> float | None:
-        try:
-            return await controller.reconcile(key)
-        except Exception as error:
-            log.warning("reconcile %s/%s failed, will retry: %s", *key, error)
-            raise
-
-    return handle

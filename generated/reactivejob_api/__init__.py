@@ -14,8 +14,8 @@ from importlib.resources import files
 
 from . import models
 from ._base import WatchEvent
-from .aio import AsyncReactiveJobClient, AsyncJobClient, AsyncEventClient
-from .client import ReactiveJobClient, JobClient, EventClient
+from .aio import AsyncReactiveJobClient, AsyncJobClient, AsyncEventClient, AsyncLeaseClient
+from .client import ReactiveJobClient, JobClient, EventClient, LeaseClient
 from .connection import Connection
 from .errors import AlreadyExists, ApiError, Conflict, Expired, Forbidden, Invalid, NotFound
 from .models import (
@@ -25,6 +25,8 @@ from .models import (
     JobList,
     Event,
     EventList,
+    Lease,
+    LeaseList,
     ReactiveJobCondition,
     ReactiveJobSpec,
     ReactiveJobStatus,
@@ -49,6 +51,7 @@ __all__ = [
     "AsyncReactiveJobClient",
     "AsyncJobClient",
     "AsyncEventClient",
+    "AsyncLeaseClient",
     "Conflict",
     "Connection",
     "Expired",
@@ -58,12 +61,15 @@ __all__ = [
     "ReactiveJobClient",
     "JobClient",
     "EventClient",
+    "LeaseClient",
     "ReactiveJob",
     "ReactiveJobList",
     "Job",
     "JobList",
     "Event",
     "EventList",
+    "Lease",
+    "LeaseList",
     "ReactiveJobCondition",
     "ReactiveJobSpec",
     "ReactiveJobStatus",

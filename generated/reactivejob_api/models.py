@@ -599,6 +599,51 @@ class LabelSelectorRequirement(BaseModel):
     )
 
 
+class LeaseSpec(BaseModel):
+    """
+    LeaseSpec is a specification of a Lease.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    acquire_time: str | None = Field(
+        None,
+        alias="acquireTime",
+        description="acquireTime is a time when the current lease was acquired.",
+    )
+    holder_identity: str | None = Field(
+        None,
+        alias="holderIdentity",
+        description="holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field.",
+    )
+    lease_duration_seconds: int | None = Field(
+        None,
+        alias="leaseDurationSeconds",
+        description="leaseDurationSeconds is a duration that candidates for a lease need to wait to force acquire it. This is measured against the time of last observed renewTime.",
+    )
+    lease_transitions: int | None = Field(
+        None,
+        alias="leaseTransitions",
+        description="leaseTransitions is the number of transitions of a lease between holders.",
+    )
+    preferred_holder: str | None = Field(
+        None,
+        alias="preferredHolder",
+        description="PreferredHolder signals to a lease holder that the lease has a more optimal holder and should be given up. This field can only be set if Strategy is also set.",
+    )
+    renew_time: str | None = Field(
+        None,
+        alias="renewTime",
+        description="renewTime is a time when the current holder of a lease has last updated the lease.",
+    )
+    strategy: str | None = Field(
+        None,
+        description="Strategy indicates the strategy for picking the leader for coordinated leader election. If the field is not specified, there is no active coordination for this lease. (Alpha) Using this field requires the CoordinatedLeaderElection feature gate to be enabled.",
+    )
+
+
 class LocalObjectReference(BaseModel):
     """
     LocalObjectReference contains enough information to let you locate the referenced object inside the same namespace.
@@ -3049,6 +3094,59 @@ class EventList(BaseModel):
         description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
     )
     items: list[Event] = Field(..., description="items is a list of schema objects.")
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ListMeta | None = Field(
+        None,
+        description="Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    )
+
+
+class Lease(BaseModel):
+    """
+    Lease defines a lease concept.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ObjectMeta | None = Field(
+        None,
+        description="More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    )
+    spec: LeaseSpec | None = Field(
+        None,
+        description="spec contains the specification of the Lease. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status",
+    )
+
+
+class LeaseList(BaseModel):
+    """
+    LeaseList is a list of Lease objects.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    items: list[Lease] = Field(..., description="items is a list of schema objects.")
     kind: str | None = Field(
         None,
         description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",

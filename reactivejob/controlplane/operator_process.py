@@ -28,28 +28,40 @@ class OperatorProcess:
         self.log_path = log_path
         self.extra_args = list(extra_args)
         self.port = 0
+        self.metrics_port = 0
         self.process: ManagedProcess | None = None
         self.starts = 0
 
-    def start(self, timeout: float = 30.0) -> OperatorProcess:
-        self.port = free_port()
+    def start(self, timeout: float = 30.0, *, wait_ready: bool = True) -> OperatorProcess:
+        self.port, self.metrics_port = free_port(), free_port()
         scope = [f"--namespace={ns}" for ns in self.namespaces] or ["--all-namespaces"]
         argv = [
             sys.executable, "-m", "reactivejob", "run",
             f"--kubeconfig={self.kubeconfig}", *scope,
-            f"--liveness=http://127.0.0.1:{self.port}/healthz",
+            f"--health-probe-bind-address=127.0.0.1:{self.port}",
+            f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
             "--log-level=DEBUG", *self.extra_args,
         ]  # fmt: skip
         self.starts += 1
         log_path = self.log_path.with_name(f"{self.log_path.stem}-{self.starts}.log")
         self.process = ManagedProcess("reactivejob-operator", argv, log_path)
-        self._wait_live(timeout)
+        self._wait_for("/readyz" if wait_ready else "/healthz", timeout)
         return self
 
-    def _wait_live(self, timeout: float) -> None:
+    def get(self, path: str, port: int | None = None) -> str:
+        """GET one of the operator's own endpoints (/healthz, /readyz, /metrics)."""
+        url = f"http://127.0.0.1:{port or self.port}{path}"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text: str = response.read().decode()
+            return text
+
+    def metrics(self) -> str:
+        return self.get("/metrics", self.metrics_port)
+
+    def _wait_for(self, path: str, timeout: float) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}/healthz"
+        url = f"http://127.0.0.1:{self.port}{path}"
         while time.monotonic() < deadline:
             if self.process.exit_code() is not None:
                 raise ControlPlaneError(
@@ -65,7 +77,7 @@ class OperatorProcess:
                 pass
             time.sleep(0.1)
         raise ControlPlaneError(
-            f"the operator was not live at {url} within {timeout:.0f}s:\n"
+            f"the operator did not answer {url} within {timeout:.0f}s:\n"
             f"{self.process.log_tail(40)}",
             fix="see the log above",
         )

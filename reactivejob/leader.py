@@ -1,0 +1,149 @@
+"""Lease-based leader election (coordination.k8s.io/v1), client-go's rules.
+
+kopf's peering is not leader election (replicas of equal priority all pause), so several
+replicas need this: one holds the Lease and reconciles; the others keep watching and serving
+the webhook, and take the Lease over once it has not been renewed for ``lease_duration``. A
+leader that cannot renew within ``renew_deadline`` stops acting at once (the process exits
+and Kubernetes restarts it as a follower); on a clean shutdown it releases the Lease so a
+successor does not have to wait for it to expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reactivejob_api import AlreadyExists, ApiError, AsyncLeaseClient, Conflict, Lease, NotFound
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LeaderElection:
+    namespace: str
+    name: str = "reactivejob-operator.batch.cs.sap.com"  # the Go operator's LeaderElectionID
+    identity: str = ""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    def __init__(
+        self,
+        leases: AsyncLeaseClient,
+        config: LeaderElection,
+        on_change: Callable[[bool], None],
+        on_lost: Callable[[], None],
+    ) -> None:
+        self.leases = leases
+        self.config = config
+        self.leading = asyncio.Event()
+        self._on_change = on_change
+        self._on_lost = on_lost
+        # Expiry is judged by when *we* last saw the record change (our own clock), as
+        # client-go does, so clock skew between replicas cannot cut a lease short.
+        self._observed: tuple[tuple[str | None, str | None], datetime.datetime] | None = None
+        self.taken_by_other = False
+
+    async def run(self) -> None:
+        """Campaign forever; while leading, renew; call ``on_lost`` if renewal fails."""
+        last_renewal = _now()
+        while True:
+            self.taken_by_other = False
+            try:
+                held = await self._try_acquire_or_renew()
+            except ApiError as error:
+                log.debug("lease %s: %s", self.config.name, error)
+                held = False
+            now = _now()
+            if held:
+                last_renewal = now
+                if not self.leading.is_set():
+                    log.info("became leader (lease %s/%s)", self.config.namespace, self.config.name)
+                    self.leading.set()
+                    self._on_change(True)
+            elif self.leading.is_set() and (
+                self.taken_by_other
+                or (now - last_renewal).total_seconds() >= self.config.renew_deadline
+            ):
+                log.error("lost the lease %s: stopping at once", self.config.name)
+                self.leading.clear()
+                self._on_change(False)
+                self._on_lost()
+                return
+            await asyncio.sleep(self.config.retry_period)
+
+    async def release(self) -> None:
+        """Give the Lease up (clean shutdown), so a successor takes over without waiting."""
+        if not self.leading.is_set():
+            return
+        try:
+            lease = await self.leases.get(self.config.name, self.config.namespace)
+            if lease.spec is not None and lease.spec.holder_identity == self.config.identity:
+                lease.spec.holder_identity = None
+                lease.spec.lease_duration_seconds = 1
+                await self.leases.replace(lease)
+                log.info("released the lease %s", self.config.name)
+        except ApiError as error:
+            log.warning("could not release the lease %s: %s", self.config.name, error)
+        self.leading.clear()
+        self._on_change(False)
+
+    async def _try_acquire_or_renew(self) -> bool:
+        config, now = self.config, _now()
+        try:
+            lease = await self.leases.get(config.name, config.namespace)
+        except NotFound:
+            try:
+                await self.leases.create(self._new_lease(now))
+            except AlreadyExists:
+                return False
+            return True
+        spec = lease.spec
+        assert spec is not None
+        record = (spec.holder_identity, spec.renew_time)
+        if self._observed is None or self._observed[0] != record:
+            self._observed = (record, now)
+        mine = spec.holder_identity == config.identity
+        age = (now - self._observed[1]).total_seconds()
+        if not mine and spec.holder_identity and age <= (spec.lease_duration_seconds or 0):
+            self.taken_by_other = True
+            return False
+        if not mine:
+            spec.holder_identity = config.identity
+            spec.acquire_time = _stamp(now)
+            spec.lease_transitions = (spec.lease_transitions or 0) + 1
+        spec.renew_time = _stamp(now)
+        spec.lease_duration_seconds = int(config.lease_duration)
+        try:
+            await self.leases.replace(lease)  # carries resourceVersion: a race loses with 409
+        except Conflict:
+            self.taken_by_other = not mine
+            return False
+        return True
+
+    def _new_lease(self, now: datetime.datetime) -> Lease:
+        return Lease.model_validate(
+            {
+                "metadata": {"name": self.config.name, "namespace": self.config.namespace},
+                "spec": {
+                    "holderIdentity": self.config.identity,
+                    "leaseDurationSeconds": int(self.config.lease_duration),
+                    "acquireTime": _stamp(now),
+                    "renewTime": _stamp(now),
+                    "leaseTransitions": 0,
+                },
+            }
+        )
