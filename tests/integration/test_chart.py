@@ -1,0 +1,342 @@
+"""The Helm chart on the real API server: lint, render, dry-run every object, install, and run
+the operator as the chart's ServiceAccount to prove its RBAC is enough, and no more."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+
+from reactivejob.controlplane import ControlPlane, binaries
+from reactivejob.controlplane.jobrunner import COMPLETE, FAILED, OUTCOME_ANNOTATION
+from reactivejob.controlplane.manifests import install_crds
+from reactivejob.controlplane.operator_process import OperatorProcess
+from reactivejob.controlplane.versions import kubernetes_version
+from tests.integration.kube_helpers import Cluster, eventually
+from tests.samples import reactive_job, simple_template
+
+CHART = Path(__file__).resolve().parents[2] / "chart" / "reactivejob-operator"
+CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    return binaries.helm()
+
+
+def run_helm(helm: Path, *args: str, kubeconfig: Path | None = None) -> str:
+    home = Path(tempfile.gettempdir()) / "reactivejob-helm"
+    env = {
+        **os.environ,
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+    if kubeconfig:
+        env["KUBECONFIG"] = str(kubeconfig)
+    result = subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, f"helm {' '.join(args)}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def render(helm: Path, values: Path | None, namespace: str, *sets: str) -> list[dict[str, Any]]:
+    args = [
+        "template",
+        "release",
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        kubernetes_version(),
+    ]
+    if values:
+        args += ["-f", str(values)]
+    for setting in sets:
+        args += ["--set", setting]
+    return [doc for doc in yaml.safe_load_all(run_helm(helm, *args)) if doc]
+
+
+def test_lint_is_clean(helm: Path) -> None:
+    out = run_helm(helm, "lint", "--strict", str(CHART))
+    assert "0 chart(s) failed" in out
+
+
+@pytest.mark.parametrize("bad", ["replicaCount=two", "image.pullPolicy=Sometimes", "noSuchValue=1"])
+def test_bad_values_fail_with_a_clear_message(helm: Path, bad: str) -> None:
+    result = subprocess.run(
+        [str(helm), "template", "x", str(CHART), "--set", bad],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
+
+
+STAND_IN_CRDS = {
+    # No cert-manager or Prometheus operator here: schema-less stand-ins let the API server
+    # dry-run those objects' apiVersion, kind and metadata (their specs are theirs to check).
+    ("cert-manager.io", "Certificate", "certificates"),
+    ("cert-manager.io", "Issuer", "issuers"),
+    ("monitoring.coreos.com", "ServiceMonitor", "servicemonitors"),
+}
+
+
+@pytest.fixture(scope="module")
+def stand_in_crds(kube: client.ApiClient, tmp_path_factory: pytest.TempPathFactory) -> None:
+    directory = tmp_path_factory.mktemp("stand-ins")
+    for group, kind, plural in STAND_IN_CRDS:
+        version = "v1"
+        crd = {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {
+                "group": group,
+                "scope": "Namespaced",
+                "names": {
+                    "kind": kind,
+                    "plural": plural,
+                    "singular": kind.lower(),
+                    "listKind": f"{kind}List",
+                },
+                "versions": [
+                    {
+                        "name": version,
+                        "served": True,
+                        "storage": True,
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            }
+                        },
+                    }
+                ],
+            },
+        }
+        (directory / f"{plural}.yaml").write_text(yaml.safe_dump(crd))
+    install_crds(kube, sorted(directory.glob("*.yaml")))
+
+
+@pytest.mark.usefixtures("stand_in_crds", "crds")
+@pytest.mark.parametrize("values", CI_VALUES, ids=[p.stem for p in CI_VALUES])
+def test_every_rendered_object_passes_server_side_dry_run(
+    helm: Path, values: Path, kube: client.ApiClient, namespace: str
+) -> None:
+    documents = render(helm, values, namespace)
+    assert {"Deployment", "ServiceAccount"} <= {d["kind"] for d in documents}
+    for watched in _watched_namespaces(documents):
+        _ensure_namespace(kube, watched)
+    failures = []
+    for document in documents:
+        document.setdefault("metadata", {}).setdefault("namespace", namespace)
+    # A dry-run creates nothing, and Pods (the helm test) need their ServiceAccount to exist.
+    for account in (d for d in documents if d["kind"] == "ServiceAccount"):
+        _apply(kube, account)
+    for document in documents:
+        try:
+            _apply(kube, document, dry_run=True)
+        except ApiException as error:
+            failures.append(f"{document['kind']}/{document['metadata']['name']}: {error.body}")
+    assert not failures, "\n".join(failures)
+
+
+def test_deployment_meets_pod_security_restricted(
+    helm: Path, kube: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(kube)
+    enforce = {"pod-security.kubernetes.io/enforce": "restricted"}
+    core.patch_namespace(namespace, {"metadata": {"labels": enforce}})
+    documents = render(helm, None, namespace)
+    _apply(kube, next(d for d in documents if d["kind"] == "ServiceAccount"))
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "restricted-check", "namespace": namespace},
+        "spec": deployment["spec"]["template"]["spec"],
+    }
+    # The PodSecurity admission plugin judges the Pod the Deployment would make.
+    core.create_namespaced_pod(namespace, pod, dry_run="All")
+
+
+def _watched_namespaces(documents: list[dict[str, Any]]) -> set[str]:
+    return {
+        d["metadata"]["namespace"]
+        for d in documents
+        if d["kind"] in ("Role", "RoleBinding") and d["metadata"].get("namespace")
+    }
+
+
+def _ensure_namespace(kube: client.ApiClient, name: str) -> None:
+    try:
+        client.CoreV1Api(kube).create_namespace(client.V1Namespace(metadata={"name": name}))
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+
+def _apply(kube: client.ApiClient, document: dict[str, Any], *, dry_run: bool = False) -> None:
+    resource = DynamicClient(kube).resources.get(
+        api_version=document["apiVersion"], kind=document["kind"]
+    )
+    namespace = document["metadata"]["namespace"] if resource.namespaced else None
+    if not resource.namespaced:
+        document["metadata"].pop("namespace", None)
+    resource.server_side_apply(
+        body=document,
+        name=document["metadata"]["name"],
+        namespace=namespace,
+        field_manager="chart-test",
+        force_conflicts=True,
+        dry_run="All" if dry_run else None,
+    )
+
+
+# --- installed: the operator as the chart's ServiceAccount ---------------------------------
+
+
+class Installed:
+    def __init__(
+        self,
+        control_plane: ControlPlane,
+        kube: client.ApiClient,
+        namespace: str,
+        manifest: list[dict[str, Any]],
+    ):
+        self.namespace = namespace
+        account = next(d for d in manifest if d["kind"] == "ServiceAccount")["metadata"]["name"]
+        token = (
+            client.CoreV1Api(kube)
+            .create_namespaced_service_account_token(
+                account,
+                namespace,
+                client.AuthenticationV1TokenRequest(spec={"expirationSeconds": 3600}),
+            )
+            .status.token
+        )
+        self.kubeconfig = control_plane.kubeconfig_for_token(token, f"{namespace}-operator")
+        self.account = account
+
+
+@pytest.fixture
+def install(
+    helm: Path, control_plane: ControlPlane, kube: client.ApiClient, crds: list[str], namespace: str
+) -> Iterator[Callable[..., Installed]]:
+    """helm install into the real control plane. No kubelet runs the Pod: the operator runs
+    here instead, authenticated as the chart's ServiceAccount. The webhook is off because its
+    Service has no Pod behind it (admission has its own tests)."""
+    releases: list[str] = []
+
+    def installer(*sets: str) -> Installed:
+        # Short and unique: cluster-scoped objects (ClusterRoles) are named after the release.
+        release = f"r{len(releases)}-{hashlib.sha256(namespace.encode()).hexdigest()[:6]}"
+        args = [
+            "install",
+            release,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--set",
+            "webhook.enabled=false",
+        ]
+        for setting in sets:
+            args += ["--set", setting]
+        run_helm(helm, *args, kubeconfig=control_plane.kubeconfig)
+        releases.append(release)
+        manifest = run_helm(
+            helm, "get", "manifest", release, "-n", namespace, kubeconfig=control_plane.kubeconfig
+        )
+        return Installed(
+            control_plane, kube, namespace, [d for d in yaml.safe_load_all(manifest) if d]
+        )
+
+    yield installer
+    for release in releases:
+        run_helm(
+            helm,
+            "uninstall",
+            release,
+            "--namespace",
+            namespace,
+            kubeconfig=control_plane.kubeconfig,
+        )
+
+
+def _scenarios(cluster: Cluster) -> None:
+    cluster.create(reactive_job("good", simple_template(**{OUTCOME_ANNOTATION: COMPLETE})))
+    cluster.create(reactive_job("bad", simple_template(**{OUTCOME_ANNOTATION: FAILED})))
+    cluster.wait_state("good", "Ready")
+    cluster.wait_state("bad", "Error")
+    cluster.patch("good", {"spec": {"jobTemplate": {"metadata": {"annotations": {"rev": "2"}}}}})
+    uid = cluster.wait_state("good", "Ready")["metadata"]["uid"]
+    assert len(cluster.jobs(uid)) == 2
+    cluster.delete("good")
+    eventually(lambda: cluster.get("good") is None and not cluster.jobs(uid), what="deletion")
+    eventually(lambda: "JobFailed" in {e["reason"] for e in cluster.events("bad")}, what="event")
+
+
+@pytest.mark.usefixtures("job_runner")
+@pytest.mark.parametrize("scope", ["all-namespaces", "namespaced"])
+def test_chart_rbac_is_enough(
+    install: Callable[..., Installed],
+    scope: str,
+    kube: client.ApiClient,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    sets = [f"watchNamespaces={{{namespace}}}"] if scope == "namespaced" else []
+    installed = install(*sets)
+    operator = OperatorProcess(
+        installed.kubeconfig,
+        [namespace] if sets else [],
+        tmp_path / "operator",
+        ["--leader-elect", f"--leader-election-namespace={namespace}"],
+    ).start()
+    try:
+        _scenarios(Cluster(kube, namespace))
+        assert "403" not in operator.logs(), operator.logs()[-3000:]
+    finally:
+        operator.stop()
+
+
+def test_chart_identity_is_denied_what_it_does_not_need(
+    install: Callable[..., Installed], namespace: str, kube: client.ApiClient
+) -> None:
+    installed = install(f"watchNamespaces={{{namespace}}}")
+    elsewhere = f"{namespace[:50]}-other"
+    _ensure_namespace(kube, elsewhere)
+    restricted = client.Configuration()
+    config.load_kube_config(str(installed.kubeconfig), client_configuration=restricted)  # type: ignore[no-untyped-call]
+    with client.ApiClient(restricted) as api:
+        core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+        pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+        attempts: dict[str, Callable[[], object]] = {
+            "list secrets": lambda: core.list_namespaced_secret(namespace),
+            "list configmaps": lambda: core.list_namespaced_config_map(namespace),
+            "create pods": lambda: core.create_namespaced_pod(namespace, pod),
+            "jobs outside its namespaces": lambda: batch.list_namespaced_job(elsewhere),
+            "delete the CRD": lambda: client.ApiextensionsV1Api(
+                api
+            ).delete_custom_resource_definition("reactivejobs.batch.cs.sap.com"),
+            "read RBAC": lambda: client.RbacAuthorizationV1Api(api).list_cluster_role(),
+        }
+        for what, attempt in attempts.items():
+            with pytest.raises(ApiException) as denied:
+                attempt()
+            assert denied.value.status == 403, what
+        # ... while what it needs is allowed:
+        batch.list_namespaced_job(namespace)
