@@ -340,3 +340,12 @@ def test_chart_identity_is_denied_what_it_does_not_need(
             assert denied.value.status == 403, what
         # ... while what it needs is allowed:
         batch.list_namespaced_job(namespace)
+
+
+def test_long_release_names_keep_every_name_within_63(helm: Path) -> None:
+    long_release = "a" * 53  # Helm's own limit for release names
+    args = ["template", long_release, str(CHART), "--kube-version", kubernetes_version()]
+    for values in CI_VALUES:
+        documents = [d for d in yaml.safe_load_all(run_helm(helm, *args, "-f", str(values))) if d]
+        too_long = [d["metadata"]["name"] for d in documents if len(d["metadata"]["name"]) > 63]
+        assert not too_long, (values.name, too_long)
