@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from ._base import (
     CONTENT_TYPES,
@@ -29,1137 +30,341 @@ from .connection import Connection
 from .models import ReactiveJob, ReactiveJobList, Job, JobList, Event, EventList, Lease, LeaseList
 
 
-class AsyncReactiveJobClient:
-    """ReactiveJob objects: the Kubernetes verbs, typed with the generated models."""
+T = TypeVar("T", bound=BaseModel)
+L = TypeVar("L", bound=BaseModel)
+
+
+class AsyncResourceClient(Generic[T, L]):
+    """The Kubernetes verbs for one resource, typed with its generated models."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    api_version: str
+    model: type[T]
+    list_model: type[L]
+
+    def __init__(
+        self,
+        connection: Connection | None = None,
+        *,
+        timeout: float = 30.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.connection = connection or Connection.auto()
+        self._owns_http = http is None  # a shared client is closed by whoever made it
+        self._http = http or httpx.AsyncClient(
+            base_url=self.connection.server,
+            verify=self.connection.ssl_context(),
+            headers=self.connection.auth_headers(),
+            timeout=timeout,
+        )
+
+    async def close(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _path(
+        self, namespace: str | None, name: str | None = None, subresource: str | None = None
+    ) -> str:
+        path = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace:
+            path += f"/namespaces/{namespace}"
+        path += f"/{self.plural}"
+        if name:
+            path += f"/{name}"
+        if subresource:
+            path += f"/{subresource}"
+        return path
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        content: str | None = None,
+        content_type: str | None = None,
+    ) -> Any:
+        headers = {"Content-Type": content_type} if content_type else None
+        response = await self._http.request(
+            method, path, params=params, json=body, content=content, headers=headers
+        )
+        if response.status_code >= 400:
+            raise error_for(response.status_code, response.text)
+        return response.json()
+
+    async def get(self, name: str, namespace: str) -> T:
+        return self.model.model_validate(await self._request("GET", self._path(namespace, name)))
+
+    async def get_json(self, name: str, namespace: str) -> dict[str, Any]:
+        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
+        answer: dict[str, Any] = await self._request("GET", self._path(namespace, name))
+        return answer
+
+    async def get_status(self, name: str, namespace: str) -> T:
+        return self.model.model_validate(
+            await self._request("GET", self._path(namespace, name, "status"))
+        )
+
+    async def list(
+        self,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+    ) -> L:
+        """Objects in ``namespace``, or in all namespaces when it is None."""
+        params = query(
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            continue_=continue_,
+        )
+        return self.list_model.model_validate(
+            await self._request("GET", self._path(namespace), params=params)
+        )
+
+    async def watch(
+        self,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        allow_bookmarks: bool = False,
+    ) -> AsyncIterator[WatchEvent[T]]:
+        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
+        params = query(
+            watch=True,
+            resource_version=resource_version,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            timeout_seconds=timeout_seconds,
+            allow_bookmarks=allow_bookmarks,
+        )
+        async with self._http.stream(
+            "GET", self._path(namespace), params=params, timeout=None
+        ) as response:
+            if response.status_code >= 400:
+                raise error_for(response.status_code, (await response.aread()).decode())
+            async for line in response.aiter_lines():
+                event = watch_event(line, self.model)
+                if event is not None:
+                    yield event
+
+    async def create(
+        self,
+        obj: T | dict[str, Any],
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> T:
+        body = body_of(obj)
+        _, resolved = name_and_namespace(body, namespace)
+        params = query(dry_run=dry_run, field_manager=field_manager)
+        return self.model.model_validate(
+            await self._request("POST", self._path(resolved), params=params, body=body)
+        )
+
+    async def replace(
+        self,
+        obj: T | dict[str, Any],
+        *,
+        namespace: str | None = None,
+        field_manager: str | None = None,
+    ) -> T:
+        """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
+        return await self._put(obj, namespace, None, field_manager)
+
+    async def replace_status(
+        self,
+        obj: T | dict[str, Any],
+        *,
+        namespace: str | None = None,
+        field_manager: str | None = None,
+    ) -> T:
+        return await self._put(obj, namespace, "status", field_manager)
+
+    async def _put(
+        self,
+        obj: T | dict[str, Any],
+        namespace: str | None,
+        subresource: str | None,
+        field_manager: str | None,
+    ) -> T:
+        body = body_of(obj)
+        name, resolved = name_and_namespace(body, namespace)
+        if not name:
+            raise ValueError("replace needs metadata.name")
+        path = self._path(resolved, name, subresource)
+        params = query(field_manager=field_manager)
+        return self.model.model_validate(await self._request("PUT", path, params=params, body=body))
+
+    async def patch(
+        self,
+        name: str,
+        namespace: str,
+        patch: Patch,
+        *,
+        type: PatchType = "merge",
+        field_manager: str | None = None,
+    ) -> T:
+        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
+        return await self._patch(name, namespace, patch, type, None, field_manager)
+
+    async def patch_status(
+        self,
+        name: str,
+        namespace: str,
+        patch: Patch,
+        *,
+        type: PatchType = "merge",
+        field_manager: str | None = None,
+    ) -> T:
+        return await self._patch(name, namespace, patch, type, "status", field_manager)
+
+    async def _patch(
+        self,
+        name: str,
+        namespace: str,
+        patch: Patch,
+        type: PatchType,
+        subresource: str | None,
+        field_manager: str | None,
+    ) -> T:
+        if type not in ("merge", "json"):
+            raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
+        path = self._path(namespace, name, subresource)
+        params = query(field_manager=field_manager)
+        answer = await self._request(
+            "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
+        )
+        return self.model.model_validate(answer)
+
+    async def apply(
+        self,
+        obj: T | dict[str, Any],
+        *,
+        field_manager: str,
+        namespace: str | None = None,
+        force: bool = False,
+    ) -> T:
+        """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
+        return await self._apply(obj, field_manager, namespace, force, None)
+
+    async def apply_status(
+        self,
+        obj: T | dict[str, Any],
+        *,
+        field_manager: str,
+        namespace: str | None = None,
+        force: bool = False,
+    ) -> T:
+        return await self._apply(obj, field_manager, namespace, force, "status")
+
+    async def _apply(
+        self,
+        obj: T | dict[str, Any],
+        field_manager: str,
+        namespace: str | None,
+        force: bool,
+        subresource: str | None,
+    ) -> T:
+        body = {"apiVersion": self.api_version, "kind": self.kind, **body_of(obj)}
+        name, resolved = name_and_namespace(body, namespace)
+        if not name:
+            raise ValueError("apply needs metadata.name")
+        params = query(field_manager=field_manager, force=force)
+        path = self._path(resolved, name, subresource)
+        # JSON is YAML, so the body goes as JSON text under the apply-patch content type.
+        answer = await self._request(
+            "PATCH",
+            path,
+            params=params,
+            content=json.dumps(body),
+            content_type=CONTENT_TYPES["apply"],
+        )
+        return self.model.model_validate(answer)
+
+    async def delete(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        propagation_policy: str | None = None,
+        grace_period_seconds: int | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        """Delete; with finalizers the object stays (deletionTimestamp set) until they are released."""
+        params = query(
+            propagation_policy=propagation_policy,
+            grace_period_seconds=grace_period_seconds,
+            dry_run=dry_run,
+        )
+        await self._request("DELETE", self._path(namespace, name), params=params)
+
+
+class AsyncReactiveJobClient(AsyncResourceClient[ReactiveJob, ReactiveJobList]):
+    """ReactiveJob objects (batch.cs.sap.com/v1alpha1)."""
 
     group = "batch.cs.sap.com"
     version = "v1alpha1"
     plural = "reactivejobs"
-
-    def __init__(
-        self,
-        connection: Connection | None = None,
-        *,
-        timeout: float = 30.0,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.connection = connection or Connection.auto()
-        self._owns_http = http is None  # a shared client is closed by whoever made it
-        self._http = http or httpx.AsyncClient(
-            base_url=self.connection.server,
-            verify=self.connection.ssl_context(),
-            headers=self.connection.auth_headers(),
-            timeout=timeout,
-        )
-
-    async def close(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncReactiveJobClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    def _path(
-        self, namespace: str | None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        path = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{self.plural}"
-        if name:
-            path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-        return path
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content: str | None = None,
-        content_type: str | None = None,
-    ) -> Any:
-        headers = {"Content-Type": content_type} if content_type else None
-        response = await self._http.request(
-            method, path, params=params, json=body, content=content, headers=headers
-        )
-        if response.status_code >= 400:
-            raise error_for(response.status_code, response.text)
-        return response.json()
-
-    async def get(self, name: str, namespace: str) -> ReactiveJob:
-        return ReactiveJob.model_validate(await self._request("GET", self._path(namespace, name)))
-
-    async def get_json(self, name: str, namespace: str) -> dict[str, Any]:
-        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
-        answer: dict[str, Any] = await self._request("GET", self._path(namespace, name))
-        return answer
-
-    async def get_status(self, name: str, namespace: str) -> ReactiveJob:
-        return ReactiveJob.model_validate(
-            await self._request("GET", self._path(namespace, name, "status"))
-        )
-
-    async def list(
-        self,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> ReactiveJobList:
-        """Objects in ``namespace``, or in all namespaces when it is None."""
-        params = query(
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_=continue_,
-        )
-        return ReactiveJobList.model_validate(
-            await self._request("GET", self._path(namespace), params=params)
-        )
-
-    async def watch(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> AsyncIterator[WatchEvent[ReactiveJob]]:
-        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
-        params = query(
-            watch=True,
-            resource_version=resource_version,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            timeout_seconds=timeout_seconds,
-            allow_bookmarks=allow_bookmarks,
-        )
-        async with self._http.stream(
-            "GET", self._path(namespace), params=params, timeout=None
-        ) as response:
-            if response.status_code >= 400:
-                raise error_for(response.status_code, (await response.aread()).decode())
-            async for line in response.aiter_lines():
-                event = watch_event(line, ReactiveJob)
-                if event is not None:
-                    yield event
-
-    async def create(
-        self,
-        obj: ReactiveJob | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        dry_run: bool = False,
-        field_manager: str | None = None,
-    ) -> ReactiveJob:
-        body = body_of(obj)
-        _, resolved = name_and_namespace(body, namespace)
-        params = query(dry_run=dry_run, field_manager=field_manager)
-        return ReactiveJob.model_validate(
-            await self._request("POST", self._path(resolved), params=params, body=body)
-        )
-
-    async def replace(
-        self,
-        obj: ReactiveJob | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> ReactiveJob:
-        """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
-        return await self._put(obj, namespace, None, field_manager)
-
-    async def replace_status(
-        self,
-        obj: ReactiveJob | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> ReactiveJob:
-        return await self._put(obj, namespace, "status", field_manager)
-
-    async def _put(
-        self,
-        obj: ReactiveJob | dict[str, Any],
-        namespace: str | None,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> ReactiveJob:
-        body = body_of(obj)
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("replace needs metadata.name")
-        path = self._path(resolved, name, subresource)
-        params = query(field_manager=field_manager)
-        return ReactiveJob.model_validate(
-            await self._request("PUT", path, params=params, body=body)
-        )
-
-    async def patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> ReactiveJob:
-        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
-        return await self._patch(name, namespace, patch, type, None, field_manager)
-
-    async def patch_status(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> ReactiveJob:
-        return await self._patch(name, namespace, patch, type, "status", field_manager)
-
-    async def _patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        type: PatchType,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> ReactiveJob:
-        if type not in ("merge", "json"):
-            raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
-        path = self._path(namespace, name, subresource)
-        params = query(field_manager=field_manager)
-        answer = await self._request(
-            "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
-        )
-        return ReactiveJob.model_validate(answer)
-
-    async def apply(
-        self,
-        obj: ReactiveJob | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> ReactiveJob:
-        """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
-        return await self._apply(obj, field_manager, namespace, force, None)
-
-    async def apply_status(
-        self,
-        obj: ReactiveJob | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> ReactiveJob:
-        return await self._apply(obj, field_manager, namespace, force, "status")
-
-    async def _apply(
-        self,
-        obj: ReactiveJob | dict[str, Any],
-        field_manager: str,
-        namespace: str | None,
-        force: bool,
-        subresource: str | None,
-    ) -> ReactiveJob:
-        body = {"apiVersion": "batch.cs.sap.com/v1alpha1", "kind": "ReactiveJob", **body_of(obj)}
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("apply needs metadata.name")
-        params = query(field_manager=field_manager, force=force)
-        path = self._path(resolved, name, subresource)
-        # JSON is YAML, so the body goes as JSON text under the apply-patch content type.
-        answer = await self._request(
-            "PATCH",
-            path,
-            params=params,
-            content=json.dumps(body),
-            content_type=CONTENT_TYPES["apply"],
-        )
-        return ReactiveJob.model_validate(answer)
-
-    async def delete(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        propagation_policy: str | None = None,
-        grace_period_seconds: int | None = None,
-        dry_run: bool = False,
-    ) -> None:
-        """Delete; with finalizers the object stays (deletionTimestamp set) until they are released."""
-        params = query(
-            propagation_policy=propagation_policy,
-            grace_period_seconds=grace_period_seconds,
-            dry_run=dry_run,
-        )
-        await self._request("DELETE", self._path(namespace, name), params=params)
+    kind = "ReactiveJob"
+    api_version = "batch.cs.sap.com/v1alpha1"
+    model = ReactiveJob
+    list_model = ReactiveJobList
 
 
-class AsyncJobClient:
-    """Job objects: the Kubernetes verbs, typed with the generated models."""
+class AsyncJobClient(AsyncResourceClient[Job, JobList]):
+    """Job objects (batch/v1)."""
 
     group = "batch"
     version = "v1"
     plural = "jobs"
-
-    def __init__(
-        self,
-        connection: Connection | None = None,
-        *,
-        timeout: float = 30.0,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.connection = connection or Connection.auto()
-        self._owns_http = http is None  # a shared client is closed by whoever made it
-        self._http = http or httpx.AsyncClient(
-            base_url=self.connection.server,
-            verify=self.connection.ssl_context(),
-            headers=self.connection.auth_headers(),
-            timeout=timeout,
-        )
-
-    async def close(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncJobClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    def _path(
-        self, namespace: str | None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        path = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{self.plural}"
-        if name:
-            path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-        return path
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content: str | None = None,
-        content_type: str | None = None,
-    ) -> Any:
-        headers = {"Content-Type": content_type} if content_type else None
-        response = await self._http.request(
-            method, path, params=params, json=body, content=content, headers=headers
-        )
-        if response.status_code >= 400:
-            raise error_for(response.status_code, response.text)
-        return response.json()
-
-    async def get(self, name: str, namespace: str) -> Job:
-        return Job.model_validate(await self._request("GET", self._path(namespace, name)))
-
-    async def get_json(self, name: str, namespace: str) -> dict[str, Any]:
-        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
-        answer: dict[str, Any] = await self._request("GET", self._path(namespace, name))
-        return answer
-
-    async def get_status(self, name: str, namespace: str) -> Job:
-        return Job.model_validate(await self._request("GET", self._path(namespace, name, "status")))
-
-    async def list(
-        self,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> JobList:
-        """Objects in ``namespace``, or in all namespaces when it is None."""
-        params = query(
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_=continue_,
-        )
-        return JobList.model_validate(
-            await self._request("GET", self._path(namespace), params=params)
-        )
-
-    async def watch(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> AsyncIterator[WatchEvent[Job]]:
-        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
-        params = query(
-            watch=True,
-            resource_version=resource_version,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            timeout_seconds=timeout_seconds,
-            allow_bookmarks=allow_bookmarks,
-        )
-        async with self._http.stream(
-            "GET", self._path(namespace), params=params, timeout=None
-        ) as response:
-            if response.status_code >= 400:
-                raise error_for(response.status_code, (await response.aread()).decode())
-            async for line in response.aiter_lines():
-                event = watch_event(line, Job)
-                if event is not None:
-                    yield event
-
-    async def create(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        dry_run: bool = False,
-        field_manager: str | None = None,
-    ) -> Job:
-        body = body_of(obj)
-        _, resolved = name_and_namespace(body, namespace)
-        params = query(dry_run=dry_run, field_manager=field_manager)
-        return Job.model_validate(
-            await self._request("POST", self._path(resolved), params=params, body=body)
-        )
-
-    async def replace(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Job:
-        """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
-        return await self._put(obj, namespace, None, field_manager)
-
-    async def replace_status(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Job:
-        return await self._put(obj, namespace, "status", field_manager)
-
-    async def _put(
-        self,
-        obj: Job | dict[str, Any],
-        namespace: str | None,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Job:
-        body = body_of(obj)
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("replace needs metadata.name")
-        path = self._path(resolved, name, subresource)
-        params = query(field_manager=field_manager)
-        return Job.model_validate(await self._request("PUT", path, params=params, body=body))
-
-    async def patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Job:
-        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
-        return await self._patch(name, namespace, patch, type, None, field_manager)
-
-    async def patch_status(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Job:
-        return await self._patch(name, namespace, patch, type, "status", field_manager)
-
-    async def _patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        type: PatchType,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Job:
-        if type not in ("merge", "json"):
-            raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
-        path = self._path(namespace, name, subresource)
-        params = query(field_manager=field_manager)
-        answer = await self._request(
-            "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
-        )
-        return Job.model_validate(answer)
-
-    async def apply(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Job:
-        """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
-        return await self._apply(obj, field_manager, namespace, force, None)
-
-    async def apply_status(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Job:
-        return await self._apply(obj, field_manager, namespace, force, "status")
-
-    async def _apply(
-        self,
-        obj: Job | dict[str, Any],
-        field_manager: str,
-        namespace: str | None,
-        force: bool,
-        subresource: str | None,
-    ) -> Job:
-        body = {"apiVersion": "batch/v1", "kind": "Job", **body_of(obj)}
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("apply needs metadata.name")
-        params = query(field_manager=field_manager, force=force)
-        path = self._path(resolved, name, subresource)
-        # JSON is YAML, so the body goes as JSON text under the apply-patch content type.
-        answer = await self._request(
-            "PATCH",
-            path,
-            params=params,
-            content=json.dumps(body),
-            content_type=CONTENT_TYPES["apply"],
-        )
-        return Job.model_validate(answer)
-
-    async def delete(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        propagation_policy: str | None = None,
-        grace_period_seconds: int | None = None,
-        dry_run: bool = False,
-    ) -> None:
-        """Delete; with finalizers the object stays (deletionTimestamp set) until they are released."""
-        params = query(
-            propagation_policy=propagation_policy,
-            grace_period_seconds=grace_period_seconds,
-            dry_run=dry_run,
-        )
-        await self._request("DELETE", self._path(namespace, name), params=params)
+    kind = "Job"
+    api_version = "batch/v1"
+    model = Job
+    list_model = JobList
 
 
-class AsyncEventClient:
-    """Event objects: the Kubernetes verbs, typed with the generated models."""
+class AsyncEventClient(AsyncResourceClient[Event, EventList]):
+    """Event objects (events.k8s.io/v1)."""
 
     group = "events.k8s.io"
     version = "v1"
     plural = "events"
-
-    def __init__(
-        self,
-        connection: Connection | None = None,
-        *,
-        timeout: float = 30.0,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.connection = connection or Connection.auto()
-        self._owns_http = http is None  # a shared client is closed by whoever made it
-        self._http = http or httpx.AsyncClient(
-            base_url=self.connection.server,
-            verify=self.connection.ssl_context(),
-            headers=self.connection.auth_headers(),
-            timeout=timeout,
-        )
-
-    async def close(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncEventClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    def _path(
-        self, namespace: str | None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        path = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{self.plural}"
-        if name:
-            path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-        return path
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content: str | None = None,
-        content_type: str | None = None,
-    ) -> Any:
-        headers = {"Content-Type": content_type} if content_type else None
-        response = await self._http.request(
-            method, path, params=params, json=body, content=content, headers=headers
-        )
-        if response.status_code >= 400:
-            raise error_for(response.status_code, response.text)
-        return response.json()
-
-    async def get(self, name: str, namespace: str) -> Event:
-        return Event.model_validate(await self._request("GET", self._path(namespace, name)))
-
-    async def get_json(self, name: str, namespace: str) -> dict[str, Any]:
-        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
-        answer: dict[str, Any] = await self._request("GET", self._path(namespace, name))
-        return answer
-
-    async def get_status(self, name: str, namespace: str) -> Event:
-        return Event.model_validate(
-            await self._request("GET", self._path(namespace, name, "status"))
-        )
-
-    async def list(
-        self,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> EventList:
-        """Objects in ``namespace``, or in all namespaces when it is None."""
-        params = query(
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_=continue_,
-        )
-        return EventList.model_validate(
-            await self._request("GET", self._path(namespace), params=params)
-        )
-
-    async def watch(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> AsyncIterator[WatchEvent[Event]]:
-        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
-        params = query(
-            watch=True,
-            resource_version=resource_version,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            timeout_seconds=timeout_seconds,
-            allow_bookmarks=allow_bookmarks,
-        )
-        async with self._http.stream(
-            "GET", self._path(namespace), params=params, timeout=None
-        ) as response:
-            if response.status_code >= 400:
-                raise error_for(response.status_code, (await response.aread()).decode())
-            async for line in response.aiter_lines():
-                event = watch_event(line, Event)
-                if event is not None:
-                    yield event
-
-    async def create(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        dry_run: bool = False,
-        field_manager: str | None = None,
-    ) -> Event:
-        body = body_of(obj)
-        _, resolved = name_and_namespace(body, namespace)
-        params = query(dry_run=dry_run, field_manager=field_manager)
-        return Event.model_validate(
-            await self._request("POST", self._path(resolved), params=params, body=body)
-        )
-
-    async def replace(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Event:
-        """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
-        return await self._put(obj, namespace, None, field_manager)
-
-    async def replace_status(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Event:
-        return await self._put(obj, namespace, "status", field_manager)
-
-    async def _put(
-        self,
-        obj: Event | dict[str, Any],
-        namespace: str | None,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Event:
-        body = body_of(obj)
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("replace needs metadata.name")
-        path = self._path(resolved, name, subresource)
-        params = query(field_manager=field_manager)
-        return Event.model_validate(await self._request("PUT", path, params=params, body=body))
-
-    async def patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Event:
-        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
-        return await self._patch(name, namespace, patch, type, None, field_manager)
-
-    async def patch_status(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Event:
-        return await self._patch(name, namespace, patch, type, "status", field_manager)
-
-    async def _patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        type: PatchType,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Event:
-        if type not in ("merge", "json"):
-            raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
-        path = self._path(namespace, name, subresource)
-        params = query(field_manager=field_manager)
-        answer = await self._request(
-            "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
-        )
-        return Event.model_validate(answer)
-
-    async def apply(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Event:
-        """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
-        return await self._apply(obj, field_manager, namespace, force, None)
-
-    async def apply_status(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Event:
-        return await self._apply(obj, field_manager, namespace, force, "status")
-
-    async def _apply(
-        self,
-        obj: Event | dict[str, Any],
-        field_manager: str,
-        namespace: str | None,
-        force: bool,
-        subresource: str | None,
-    ) -> Event:
-        body = {"apiVersion": "events.k8s.io/v1", "kind": "Event", **body_of(obj)}
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("apply needs metadata.name")
-        params = query(field_manager=field_manager, force=force)
-        path = self._path(resolved, name, subresource)
-        # JSON is YAML, so the body goes as JSON text under the apply-patch content type.
-        answer = await self._request(
-            "PATCH",
-            path,
-            params=params,
-            content=json.dumps(body),
-            content_type=CONTENT_TYPES["apply"],
-        )
-        return Event.model_validate(answer)
-
-    async def delete(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        propagation_policy: str | None = None,
-        grace_period_seconds: int | None = None,
-        dry_run: bool = False,
-    ) -> None:
-        """Delete; with finalizers the object stays (deletionTimestamp set) until they are released."""
-        params = query(
-            propagation_policy=propagation_policy,
-            grace_period_seconds=grace_period_seconds,
-            dry_run=dry_run,
-        )
-        await self._request("DELETE", self._path(namespace, name), params=params)
+    kind = "Event"
+    api_version = "events.k8s.io/v1"
+    model = Event
+    list_model = EventList
 
 
-class AsyncLeaseClient:
-    """Lease objects: the Kubernetes verbs, typed with the generated models."""
+class AsyncLeaseClient(AsyncResourceClient[Lease, LeaseList]):
+    """Lease objects (coordination.k8s.io/v1)."""
 
     group = "coordination.k8s.io"
     version = "v1"
     plural = "leases"
-
-    def __init__(
-        self,
-        connection: Connection | None = None,
-        *,
-        timeout: float = 30.0,
-        http: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.connection = connection or Connection.auto()
-        self._owns_http = http is None  # a shared client is closed by whoever made it
-        self._http = http or httpx.AsyncClient(
-            base_url=self.connection.server,
-            verify=self.connection.ssl_context(),
-            headers=self.connection.auth_headers(),
-            timeout=timeout,
-        )
-
-    async def close(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncLeaseClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    def _path(
-        self, namespace: str | None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        path = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{self.plural}"
-        if name:
-            path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-        return path
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content: str | None = None,
-        content_type: str | None = None,
-    ) -> Any:
-        headers = {"Content-Type": content_type} if content_type else None
-        response = await self._http.request(
-            method, path, params=params, json=body, content=content, headers=headers
-        )
-        if response.status_code >= 400:
-            raise error_for(response.status_code, response.text)
-        return response.json()
-
-    async def get(self, name: str, namespace: str) -> Lease:
-        return Lease.model_validate(await self._request("GET", self._path(namespace, name)))
-
-    async def get_json(self, name: str, namespace: str) -> dict[str, Any]:
-        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
-        answer: dict[str, Any] = await self._request("GET", self._path(namespace, name))
-        return answer
-
-    async def get_status(self, name: str, namespace: str) -> Lease:
-        return Lease.model_validate(
-            await self._request("GET", self._path(namespace, name, "status"))
-        )
-
-    async def list(
-        self,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> LeaseList:
-        """Objects in ``namespace``, or in all namespaces when it is None."""
-        params = query(
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_=continue_,
-        )
-        return LeaseList.model_validate(
-            await self._request("GET", self._path(namespace), params=params)
-        )
-
-    async def watch(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> AsyncIterator[WatchEvent[Lease]]:
-        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
-        params = query(
-            watch=True,
-            resource_version=resource_version,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            timeout_seconds=timeout_seconds,
-            allow_bookmarks=allow_bookmarks,
-        )
-        async with self._http.stream(
-            "GET", self._path(namespace), params=params, timeout=None
-        ) as response:
-            if response.status_code >= 400:
-                raise error_for(response.status_code, (await response.aread()).decode())
-            async for line in response.aiter_lines():
-                event = watch_event(line, Lease)
-                if event is not None:
-                    yield event
-
-    async def create(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        dry_run: bool = False,
-        field_manager: str | None = None,
-    ) -> Lease:
-        body = body_of(obj)
-        _, resolved = name_and_namespace(body, namespace)
-        params = query(dry_run=dry_run, field_manager=field_manager)
-        return Lease.model_validate(
-            await self._request("POST", self._path(resolved), params=params, body=body)
-        )
-
-    async def replace(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Lease:
-        """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
-        return await self._put(obj, namespace, None, field_manager)
-
-    async def replace_status(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Lease:
-        return await self._put(obj, namespace, "status", field_manager)
-
-    async def _put(
-        self,
-        obj: Lease | dict[str, Any],
-        namespace: str | None,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Lease:
-        body = body_of(obj)
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("replace needs metadata.name")
-        path = self._path(resolved, name, subresource)
-        params = query(field_manager=field_manager)
-        return Lease.model_validate(await self._request("PUT", path, params=params, body=body))
-
-    async def patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Lease:
-        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
-        return await self._patch(name, namespace, patch, type, None, field_manager)
-
-    async def patch_status(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Lease:
-        return await self._patch(name, namespace, patch, type, "status", field_manager)
-
-    async def _patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        type: PatchType,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Lease:
-        if type not in ("merge", "json"):
-            raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
-        path = self._path(namespace, name, subresource)
-        params = query(field_manager=field_manager)
-        answer = await self._request(
-            "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
-        )
-        return Lease.model_validate(answer)
-
-    async def apply(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Lease:
-        """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
-        return await self._apply(obj, field_manager, namespace, force, None)
-
-    async def apply_status(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Lease:
-        return await self._apply(obj, field_manager, namespace, force, "status")
-
-    async def _apply(
-        self,
-        obj: Lease | dict[str, Any],
-        field_manager: str,
-        namespace: str | None,
-        force: bool,
-        subresource: str | None,
-    ) -> Lease:
-        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", **body_of(obj)}
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("apply needs metadata.name")
-        params = query(field_manager=field_manager, force=force)
-        path = self._path(resolved, name, subresource)
-        # JSON is YAML, so the body goes as JSON text under the apply-patch content type.
-        answer = await self._request(
-            "PATCH",
-            path,
-            params=params,
-            content=json.dumps(body),
-            content_type=CONTENT_TYPES["apply"],
-        )
-        return Lease.model_validate(answer)
-
-    async def delete(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        propagation_policy: str | None = None,
-        grace_period_seconds: int | None = None,
-        dry_run: bool = False,
-    ) -> None:
-        """Delete; with finalizers the object stays (deletionTimestamp set) until they are released."""
-        params = query(
-            propagation_policy=propagation_policy,
-            grace_period_seconds=grace_period_seconds,
-            dry_run=dry_run,
-        )
-        await self._request("DELETE", self._path(namespace, name), params=params)
+    kind = "Lease"
+    api_version = "coordination.k8s.io/v1"
+    model = Lease
+    list_model = LeaseList

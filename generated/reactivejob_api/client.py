@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from ._base import (
     CONTENT_TYPES,
@@ -29,12 +30,20 @@ from .connection import Connection
 from .models import ReactiveJob, ReactiveJobList, Job, JobList, Event, EventList, Lease, LeaseList
 
 
-class ReactiveJobClient:
-    """ReactiveJob objects: the Kubernetes verbs, typed with the generated models."""
+T = TypeVar("T", bound=BaseModel)
+L = TypeVar("L", bound=BaseModel)
 
-    group = "batch.cs.sap.com"
-    version = "v1alpha1"
-    plural = "reactivejobs"
+
+class ResourceClient(Generic[T, L]):
+    """The Kubernetes verbs for one resource, typed with its generated models."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    api_version: str
+    model: type[T]
+    list_model: type[L]
 
     def __init__(
         self,
@@ -56,7 +65,7 @@ class ReactiveJobClient:
         if self._owns_http:
             self._http.close()
 
-    def __enter__(self) -> ReactiveJobClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -98,16 +107,16 @@ class ReactiveJobClient:
             raise error_for(response.status_code, response.text)
         return response.json()
 
-    def get(self, name: str, namespace: str) -> ReactiveJob:
-        return ReactiveJob.model_validate(self._request("GET", self._path(namespace, name)))
+    def get(self, name: str, namespace: str) -> T:
+        return self.model.model_validate(self._request("GET", self._path(namespace, name)))
 
     def get_json(self, name: str, namespace: str) -> dict[str, Any]:
         """The object exactly as the server sent it (for hashing, or fields no model knows)."""
         answer: dict[str, Any] = self._request("GET", self._path(namespace, name))
         return answer
 
-    def get_status(self, name: str, namespace: str) -> ReactiveJob:
-        return ReactiveJob.model_validate(
+    def get_status(self, name: str, namespace: str) -> T:
+        return self.model.model_validate(
             self._request("GET", self._path(namespace, name, "status"))
         )
 
@@ -119,7 +128,7 @@ class ReactiveJobClient:
         field_selector: str | None = None,
         limit: int | None = None,
         continue_: str | None = None,
-    ) -> ReactiveJobList:
+    ) -> L:
         """Objects in ``namespace``, or in all namespaces when it is None."""
         params = query(
             label_selector=label_selector,
@@ -127,7 +136,7 @@ class ReactiveJobClient:
             limit=limit,
             continue_=continue_,
         )
-        return ReactiveJobList.model_validate(
+        return self.list_model.model_validate(
             self._request("GET", self._path(namespace), params=params)
         )
 
@@ -140,7 +149,7 @@ class ReactiveJobClient:
         field_selector: str | None = None,
         timeout_seconds: int | None = None,
         allow_bookmarks: bool = False,
-    ) -> Iterator[WatchEvent[ReactiveJob]]:
+    ) -> Iterator[WatchEvent[T]]:
         """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
         params = query(
             watch=True,
@@ -156,58 +165,58 @@ class ReactiveJobClient:
             if response.status_code >= 400:
                 raise error_for(response.status_code, response.read().decode())
             for line in response.iter_lines():
-                event = watch_event(line, ReactiveJob)
+                event = watch_event(line, self.model)
                 if event is not None:
                     yield event
 
     def create(
         self,
-        obj: ReactiveJob | dict[str, Any],
+        obj: T | dict[str, Any],
         *,
         namespace: str | None = None,
         dry_run: bool = False,
         field_manager: str | None = None,
-    ) -> ReactiveJob:
+    ) -> T:
         body = body_of(obj)
         _, resolved = name_and_namespace(body, namespace)
         params = query(dry_run=dry_run, field_manager=field_manager)
-        return ReactiveJob.model_validate(
+        return self.model.model_validate(
             self._request("POST", self._path(resolved), params=params, body=body)
         )
 
     def replace(
         self,
-        obj: ReactiveJob | dict[str, Any],
+        obj: T | dict[str, Any],
         *,
         namespace: str | None = None,
         field_manager: str | None = None,
-    ) -> ReactiveJob:
+    ) -> T:
         """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
         return self._put(obj, namespace, None, field_manager)
 
     def replace_status(
         self,
-        obj: ReactiveJob | dict[str, Any],
+        obj: T | dict[str, Any],
         *,
         namespace: str | None = None,
         field_manager: str | None = None,
-    ) -> ReactiveJob:
+    ) -> T:
         return self._put(obj, namespace, "status", field_manager)
 
     def _put(
         self,
-        obj: ReactiveJob | dict[str, Any],
+        obj: T | dict[str, Any],
         namespace: str | None,
         subresource: str | None,
         field_manager: str | None,
-    ) -> ReactiveJob:
+    ) -> T:
         body = body_of(obj)
         name, resolved = name_and_namespace(body, namespace)
         if not name:
             raise ValueError("replace needs metadata.name")
         path = self._path(resolved, name, subresource)
         params = query(field_manager=field_manager)
-        return ReactiveJob.model_validate(self._request("PUT", path, params=params, body=body))
+        return self.model.model_validate(self._request("PUT", path, params=params, body=body))
 
     def patch(
         self,
@@ -217,7 +226,7 @@ class ReactiveJobClient:
         *,
         type: PatchType = "merge",
         field_manager: str | None = None,
-    ) -> ReactiveJob:
+    ) -> T:
         """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
         return self._patch(name, namespace, patch, type, None, field_manager)
 
@@ -229,7 +238,7 @@ class ReactiveJobClient:
         *,
         type: PatchType = "merge",
         field_manager: str | None = None,
-    ) -> ReactiveJob:
+    ) -> T:
         return self._patch(name, namespace, patch, type, "status", field_manager)
 
     def _patch(
@@ -240,7 +249,7 @@ class ReactiveJobClient:
         type: PatchType,
         subresource: str | None,
         field_manager: str | None,
-    ) -> ReactiveJob:
+    ) -> T:
         if type not in ("merge", "json"):
             raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
         path = self._path(namespace, name, subresource)
@@ -248,38 +257,38 @@ class ReactiveJobClient:
         answer = self._request(
             "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
         )
-        return ReactiveJob.model_validate(answer)
+        return self.model.model_validate(answer)
 
     def apply(
         self,
-        obj: ReactiveJob | dict[str, Any],
+        obj: T | dict[str, Any],
         *,
         field_manager: str,
         namespace: str | None = None,
         force: bool = False,
-    ) -> ReactiveJob:
+    ) -> T:
         """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
         return self._apply(obj, field_manager, namespace, force, None)
 
     def apply_status(
         self,
-        obj: ReactiveJob | dict[str, Any],
+        obj: T | dict[str, Any],
         *,
         field_manager: str,
         namespace: str | None = None,
         force: bool = False,
-    ) -> ReactiveJob:
+    ) -> T:
         return self._apply(obj, field_manager, namespace, force, "status")
 
     def _apply(
         self,
-        obj: ReactiveJob | dict[str, Any],
+        obj: T | dict[str, Any],
         field_manager: str,
         namespace: str | None,
         force: bool,
         subresource: str | None,
-    ) -> ReactiveJob:
-        body = {"apiVersion": "batch.cs.sap.com/v1alpha1", "kind": "ReactiveJob", **body_of(obj)}
+    ) -> T:
+        body = {"apiVersion": self.api_version, "kind": self.kind, **body_of(obj)}
         name, resolved = name_and_namespace(body, namespace)
         if not name:
             raise ValueError("apply needs metadata.name")
@@ -293,7 +302,7 @@ class ReactiveJobClient:
             content=json.dumps(body),
             content_type=CONTENT_TYPES["apply"],
         )
-        return ReactiveJob.model_validate(answer)
+        return self.model.model_validate(answer)
 
     def delete(
         self,
@@ -313,841 +322,49 @@ class ReactiveJobClient:
         self._request("DELETE", self._path(namespace, name), params=params)
 
 
-class JobClient:
-    """Job objects: the Kubernetes verbs, typed with the generated models."""
+class ReactiveJobClient(ResourceClient[ReactiveJob, ReactiveJobList]):
+    """ReactiveJob objects (batch.cs.sap.com/v1alpha1)."""
+
+    group = "batch.cs.sap.com"
+    version = "v1alpha1"
+    plural = "reactivejobs"
+    kind = "ReactiveJob"
+    api_version = "batch.cs.sap.com/v1alpha1"
+    model = ReactiveJob
+    list_model = ReactiveJobList
+
+
+class JobClient(ResourceClient[Job, JobList]):
+    """Job objects (batch/v1)."""
 
     group = "batch"
     version = "v1"
     plural = "jobs"
-
-    def __init__(
-        self,
-        connection: Connection | None = None,
-        *,
-        timeout: float = 30.0,
-        http: httpx.Client | None = None,
-    ) -> None:
-        self.connection = connection or Connection.auto()
-        self._owns_http = http is None  # a shared client is closed by whoever made it
-        self._http = http or httpx.Client(
-            base_url=self.connection.server,
-            verify=self.connection.ssl_context(),
-            headers=self.connection.auth_headers(),
-            timeout=timeout,
-        )
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> JobClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _path(
-        self, namespace: str | None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        path = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{self.plural}"
-        if name:
-            path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-        return path
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content: str | None = None,
-        content_type: str | None = None,
-    ) -> Any:
-        headers = {"Content-Type": content_type} if content_type else None
-        response = self._http.request(
-            method, path, params=params, json=body, content=content, headers=headers
-        )
-        if response.status_code >= 400:
-            raise error_for(response.status_code, response.text)
-        return response.json()
-
-    def get(self, name: str, namespace: str) -> Job:
-        return Job.model_validate(self._request("GET", self._path(namespace, name)))
-
-    def get_json(self, name: str, namespace: str) -> dict[str, Any]:
-        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
-        answer: dict[str, Any] = self._request("GET", self._path(namespace, name))
-        return answer
-
-    def get_status(self, name: str, namespace: str) -> Job:
-        return Job.model_validate(self._request("GET", self._path(namespace, name, "status")))
-
-    def list(
-        self,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> JobList:
-        """Objects in ``namespace``, or in all namespaces when it is None."""
-        params = query(
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_=continue_,
-        )
-        return JobList.model_validate(self._request("GET", self._path(namespace), params=params))
-
-    def watch(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> Iterator[WatchEvent[Job]]:
-        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
-        params = query(
-            watch=True,
-            resource_version=resource_version,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            timeout_seconds=timeout_seconds,
-            allow_bookmarks=allow_bookmarks,
-        )
-        with self._http.stream(
-            "GET", self._path(namespace), params=params, timeout=None
-        ) as response:
-            if response.status_code >= 400:
-                raise error_for(response.status_code, response.read().decode())
-            for line in response.iter_lines():
-                event = watch_event(line, Job)
-                if event is not None:
-                    yield event
-
-    def create(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        dry_run: bool = False,
-        field_manager: str | None = None,
-    ) -> Job:
-        body = body_of(obj)
-        _, resolved = name_and_namespace(body, namespace)
-        params = query(dry_run=dry_run, field_manager=field_manager)
-        return Job.model_validate(
-            self._request("POST", self._path(resolved), params=params, body=body)
-        )
-
-    def replace(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Job:
-        """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
-        return self._put(obj, namespace, None, field_manager)
-
-    def replace_status(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Job:
-        return self._put(obj, namespace, "status", field_manager)
-
-    def _put(
-        self,
-        obj: Job | dict[str, Any],
-        namespace: str | None,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Job:
-        body = body_of(obj)
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("replace needs metadata.name")
-        path = self._path(resolved, name, subresource)
-        params = query(field_manager=field_manager)
-        return Job.model_validate(self._request("PUT", path, params=params, body=body))
-
-    def patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Job:
-        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
-        return self._patch(name, namespace, patch, type, None, field_manager)
-
-    def patch_status(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Job:
-        return self._patch(name, namespace, patch, type, "status", field_manager)
-
-    def _patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        type: PatchType,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Job:
-        if type not in ("merge", "json"):
-            raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
-        path = self._path(namespace, name, subresource)
-        params = query(field_manager=field_manager)
-        answer = self._request(
-            "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
-        )
-        return Job.model_validate(answer)
-
-    def apply(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Job:
-        """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
-        return self._apply(obj, field_manager, namespace, force, None)
-
-    def apply_status(
-        self,
-        obj: Job | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Job:
-        return self._apply(obj, field_manager, namespace, force, "status")
-
-    def _apply(
-        self,
-        obj: Job | dict[str, Any],
-        field_manager: str,
-        namespace: str | None,
-        force: bool,
-        subresource: str | None,
-    ) -> Job:
-        body = {"apiVersion": "batch/v1", "kind": "Job", **body_of(obj)}
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("apply needs metadata.name")
-        params = query(field_manager=field_manager, force=force)
-        path = self._path(resolved, name, subresource)
-        # JSON is YAML, so the body goes as JSON text under the apply-patch content type.
-        answer = self._request(
-            "PATCH",
-            path,
-            params=params,
-            content=json.dumps(body),
-            content_type=CONTENT_TYPES["apply"],
-        )
-        return Job.model_validate(answer)
-
-    def delete(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        propagation_policy: str | None = None,
-        grace_period_seconds: int | None = None,
-        dry_run: bool = False,
-    ) -> None:
-        """Delete; with finalizers the object stays (deletionTimestamp set) until they are released."""
-        params = query(
-            propagation_policy=propagation_policy,
-            grace_period_seconds=grace_period_seconds,
-            dry_run=dry_run,
-        )
-        self._request("DELETE", self._path(namespace, name), params=params)
+    kind = "Job"
+    api_version = "batch/v1"
+    model = Job
+    list_model = JobList
 
 
-class EventClient:
-    """Event objects: the Kubernetes verbs, typed with the generated models."""
+class EventClient(ResourceClient[Event, EventList]):
+    """Event objects (events.k8s.io/v1)."""
 
     group = "events.k8s.io"
     version = "v1"
     plural = "events"
-
-    def __init__(
-        self,
-        connection: Connection | None = None,
-        *,
-        timeout: float = 30.0,
-        http: httpx.Client | None = None,
-    ) -> None:
-        self.connection = connection or Connection.auto()
-        self._owns_http = http is None  # a shared client is closed by whoever made it
-        self._http = http or httpx.Client(
-            base_url=self.connection.server,
-            verify=self.connection.ssl_context(),
-            headers=self.connection.auth_headers(),
-            timeout=timeout,
-        )
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> EventClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _path(
-        self, namespace: str | None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        path = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{self.plural}"
-        if name:
-            path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-        return path
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content: str | None = None,
-        content_type: str | None = None,
-    ) -> Any:
-        headers = {"Content-Type": content_type} if content_type else None
-        response = self._http.request(
-            method, path, params=params, json=body, content=content, headers=headers
-        )
-        if response.status_code >= 400:
-            raise error_for(response.status_code, response.text)
-        return response.json()
-
-    def get(self, name: str, namespace: str) -> Event:
-        return Event.model_validate(self._request("GET", self._path(namespace, name)))
-
-    def get_json(self, name: str, namespace: str) -> dict[str, Any]:
-        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
-        answer: dict[str, Any] = self._request("GET", self._path(namespace, name))
-        return answer
-
-    def get_status(self, name: str, namespace: str) -> Event:
-        return Event.model_validate(self._request("GET", self._path(namespace, name, "status")))
-
-    def list(
-        self,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> EventList:
-        """Objects in ``namespace``, or in all namespaces when it is None."""
-        params = query(
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_=continue_,
-        )
-        return EventList.model_validate(self._request("GET", self._path(namespace), params=params))
-
-    def watch(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> Iterator[WatchEvent[Event]]:
-        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
-        params = query(
-            watch=True,
-            resource_version=resource_version,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            timeout_seconds=timeout_seconds,
-            allow_bookmarks=allow_bookmarks,
-        )
-        with self._http.stream(
-            "GET", self._path(namespace), params=params, timeout=None
-        ) as response:
-            if response.status_code >= 400:
-                raise error_for(response.status_code, response.read().decode())
-            for line in response.iter_lines():
-                event = watch_event(line, Event)
-                if event is not None:
-                    yield event
-
-    def create(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        dry_run: bool = False,
-        field_manager: str | None = None,
-    ) -> Event:
-        body = body_of(obj)
-        _, resolved = name_and_namespace(body, namespace)
-        params = query(dry_run=dry_run, field_manager=field_manager)
-        return Event.model_validate(
-            self._request("POST", self._path(resolved), params=params, body=body)
-        )
-
-    def replace(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Event:
-        """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
-        return self._put(obj, namespace, None, field_manager)
-
-    def replace_status(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Event:
-        return self._put(obj, namespace, "status", field_manager)
-
-    def _put(
-        self,
-        obj: Event | dict[str, Any],
-        namespace: str | None,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Event:
-        body = body_of(obj)
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("replace needs metadata.name")
-        path = self._path(resolved, name, subresource)
-        params = query(field_manager=field_manager)
-        return Event.model_validate(self._request("PUT", path, params=params, body=body))
-
-    def patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Event:
-        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
-        return self._patch(name, namespace, patch, type, None, field_manager)
-
-    def patch_status(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Event:
-        return self._patch(name, namespace, patch, type, "status", field_manager)
-
-    def _patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        type: PatchType,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Event:
-        if type not in ("merge", "json"):
-            raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
-        path = self._path(namespace, name, subresource)
-        params = query(field_manager=field_manager)
-        answer = self._request(
-            "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
-        )
-        return Event.model_validate(answer)
-
-    def apply(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Event:
-        """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
-        return self._apply(obj, field_manager, namespace, force, None)
-
-    def apply_status(
-        self,
-        obj: Event | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Event:
-        return self._apply(obj, field_manager, namespace, force, "status")
-
-    def _apply(
-        self,
-        obj: Event | dict[str, Any],
-        field_manager: str,
-        namespace: str | None,
-        force: bool,
-        subresource: str | None,
-    ) -> Event:
-        body = {"apiVersion": "events.k8s.io/v1", "kind": "Event", **body_of(obj)}
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("apply needs metadata.name")
-        params = query(field_manager=field_manager, force=force)
-        path = self._path(resolved, name, subresource)
-        # JSON is YAML, so the body goes as JSON text under the apply-patch content type.
-        answer = self._request(
-            "PATCH",
-            path,
-            params=params,
-            content=json.dumps(body),
-            content_type=CONTENT_TYPES["apply"],
-        )
-        return Event.model_validate(answer)
-
-    def delete(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        propagation_policy: str | None = None,
-        grace_period_seconds: int | None = None,
-        dry_run: bool = False,
-    ) -> None:
-        """Delete; with finalizers the object stays (deletionTimestamp set) until they are released."""
-        params = query(
-            propagation_policy=propagation_policy,
-            grace_period_seconds=grace_period_seconds,
-            dry_run=dry_run,
-        )
-        self._request("DELETE", self._path(namespace, name), params=params)
+    kind = "Event"
+    api_version = "events.k8s.io/v1"
+    model = Event
+    list_model = EventList
 
 
-class LeaseClient:
-    """Lease objects: the Kubernetes verbs, typed with the generated models."""
+class LeaseClient(ResourceClient[Lease, LeaseList]):
+    """Lease objects (coordination.k8s.io/v1)."""
 
     group = "coordination.k8s.io"
     version = "v1"
     plural = "leases"
-
-    def __init__(
-        self,
-        connection: Connection | None = None,
-        *,
-        timeout: float = 30.0,
-        http: httpx.Client | None = None,
-    ) -> None:
-        self.connection = connection or Connection.auto()
-        self._owns_http = http is None  # a shared client is closed by whoever made it
-        self._http = http or httpx.Client(
-            base_url=self.connection.server,
-            verify=self.connection.ssl_context(),
-            headers=self.connection.auth_headers(),
-            timeout=timeout,
-        )
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> LeaseClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _path(
-        self, namespace: str | None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        path = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{self.plural}"
-        if name:
-            path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-        return path
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content: str | None = None,
-        content_type: str | None = None,
-    ) -> Any:
-        headers = {"Content-Type": content_type} if content_type else None
-        response = self._http.request(
-            method, path, params=params, json=body, content=content, headers=headers
-        )
-        if response.status_code >= 400:
-            raise error_for(response.status_code, response.text)
-        return response.json()
-
-    def get(self, name: str, namespace: str) -> Lease:
-        return Lease.model_validate(self._request("GET", self._path(namespace, name)))
-
-    def get_json(self, name: str, namespace: str) -> dict[str, Any]:
-        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
-        answer: dict[str, Any] = self._request("GET", self._path(namespace, name))
-        return answer
-
-    def get_status(self, name: str, namespace: str) -> Lease:
-        return Lease.model_validate(self._request("GET", self._path(namespace, name, "status")))
-
-    def list(
-        self,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> LeaseList:
-        """Objects in ``namespace``, or in all namespaces when it is None."""
-        params = query(
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_=continue_,
-        )
-        return LeaseList.model_validate(self._request("GET", self._path(namespace), params=params))
-
-    def watch(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> Iterator[WatchEvent[Lease]]:
-        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
-        params = query(
-            watch=True,
-            resource_version=resource_version,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            timeout_seconds=timeout_seconds,
-            allow_bookmarks=allow_bookmarks,
-        )
-        with self._http.stream(
-            "GET", self._path(namespace), params=params, timeout=None
-        ) as response:
-            if response.status_code >= 400:
-                raise error_for(response.status_code, response.read().decode())
-            for line in response.iter_lines():
-                event = watch_event(line, Lease)
-                if event is not None:
-                    yield event
-
-    def create(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        dry_run: bool = False,
-        field_manager: str | None = None,
-    ) -> Lease:
-        body = body_of(obj)
-        _, resolved = name_and_namespace(body, namespace)
-        params = query(dry_run=dry_run, field_manager=field_manager)
-        return Lease.model_validate(
-            self._request("POST", self._path(resolved), params=params, body=body)
-        )
-
-    def replace(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Lease:
-        """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
-        return self._put(obj, namespace, None, field_manager)
-
-    def replace_status(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        namespace: str | None = None,
-        field_manager: str | None = None,
-    ) -> Lease:
-        return self._put(obj, namespace, "status", field_manager)
-
-    def _put(
-        self,
-        obj: Lease | dict[str, Any],
-        namespace: str | None,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Lease:
-        body = body_of(obj)
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("replace needs metadata.name")
-        path = self._path(resolved, name, subresource)
-        params = query(field_manager=field_manager)
-        return Lease.model_validate(self._request("PUT", path, params=params, body=body))
-
-    def patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Lease:
-        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
-        return self._patch(name, namespace, patch, type, None, field_manager)
-
-    def patch_status(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-    ) -> Lease:
-        return self._patch(name, namespace, patch, type, "status", field_manager)
-
-    def _patch(
-        self,
-        name: str,
-        namespace: str,
-        patch: Patch,
-        type: PatchType,
-        subresource: str | None,
-        field_manager: str | None,
-    ) -> Lease:
-        if type not in ("merge", "json"):
-            raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
-        path = self._path(namespace, name, subresource)
-        params = query(field_manager=field_manager)
-        answer = self._request(
-            "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
-        )
-        return Lease.model_validate(answer)
-
-    def apply(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Lease:
-        """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
-        return self._apply(obj, field_manager, namespace, force, None)
-
-    def apply_status(
-        self,
-        obj: Lease | dict[str, Any],
-        *,
-        field_manager: str,
-        namespace: str | None = None,
-        force: bool = False,
-    ) -> Lease:
-        return self._apply(obj, field_manager, namespace, force, "status")
-
-    def _apply(
-        self,
-        obj: Lease | dict[str, Any],
-        field_manager: str,
-        namespace: str | None,
-        force: bool,
-        subresource: str | None,
-    ) -> Lease:
-        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", **body_of(obj)}
-        name, resolved = name_and_namespace(body, namespace)
-        if not name:
-            raise ValueError("apply needs metadata.name")
-        params = query(field_manager=field_manager, force=force)
-        path = self._path(resolved, name, subresource)
-        # JSON is YAML, so the body goes as JSON text under the apply-patch content type.
-        answer = self._request(
-            "PATCH",
-            path,
-            params=params,
-            content=json.dumps(body),
-            content_type=CONTENT_TYPES["apply"],
-        )
-        return Lease.model_validate(answer)
-
-    def delete(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        propagation_policy: str | None = None,
-        grace_period_seconds: int | None = None,
-        dry_run: bool = False,
-    ) -> None:
-        """Delete; with finalizers the object stays (deletionTimestamp set) until they are released."""
-        params = query(
-            propagation_policy=propagation_policy,
-            grace_period_seconds=grace_period_seconds,
-            dry_run=dry_run,
-        )
-        self._request("DELETE", self._path(namespace, name), params=params)
+    kind = "Lease"
+    api_version = "coordination.k8s.io/v1"
+    model = Lease
+    list_model = LeaseList

@@ -18,6 +18,7 @@ from reactivejob.controlplane import ControlPlane
 from reactivejob.controlplane.jobrunner import JobRunner
 from reactivejob.controlplane.manifests import install_crds
 from reactivejob.controlplane.operator_process import OperatorProcess
+from tests.integration.kube_helpers import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "generated" / "reactivejob_api" / "crds"
@@ -68,6 +69,14 @@ def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> str:
     name = f"{slug}-{digest}"
     client.CoreV1Api(kube).create_namespace(client.V1Namespace(metadata={"name": name}))
     return name
+
+
+@pytest.fixture
+def cluster(
+    kube: client.ApiClient, namespace: str, crds: list[str], job_runner: JobRunner
+) -> Cluster:
+    """The test's namespace with the CRD installed and the stand-in kubelet running."""
+    return Cluster(kube, namespace)
 
 
 @pytest.fixture

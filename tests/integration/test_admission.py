@@ -18,7 +18,6 @@ from kubernetes.client.exceptions import ApiException
 from reactivejob.admission import WEBHOOK_ID
 from reactivejob.controlplane import ControlPlane
 from reactivejob.controlplane.certs import CertificateAuthority
-from reactivejob.controlplane.jobrunner import JobRunner
 from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.controlplane.processes import free_port
 from tests.integration.kube_helpers import GROUP, PLURAL, VERSION, Cluster, eventually
@@ -48,13 +47,6 @@ class Webhook:
             der = connection.getpeercert(binary_form=True)
         assert der is not None
         return ssl.DER_cert_to_PEM_cert(der).encode()
-
-
-@pytest.fixture
-def cluster(
-    kube: client.ApiClient, namespace: str, crds: list[str], job_runner: JobRunner
-) -> Cluster:
-    return Cluster(kube, namespace)
 
 
 @pytest.fixture

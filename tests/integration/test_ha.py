@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 
 from reactivejob.controlplane import ControlPlane
-from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION, JobRunner
+from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION
 from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.naming import ANNOTATION_GENERATION
 from tests.integration.kube_helpers import Cluster, eventually
@@ -19,13 +19,6 @@ from tests.samples import reactive_job, simple_template
 
 LEASE = "reactivejob-operator.batch.cs.sap.com"
 FAST = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5"]
-
-
-@pytest.fixture
-def cluster(
-    kube: client.ApiClient, namespace: str, crds: list[str], job_runner: JobRunner
-) -> Cluster:
-    return Cluster(kube, namespace)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from reactivejob.controlplane.jobrunner import (
     COMPLETE,
@@ -31,11 +30,6 @@ from tests.integration.kube_helpers import Cluster, conditions, eventually
 from tests.samples import reactive_job, simple_template
 
 TEST_ID = "testing.batch.cs.sap.com/test-id"
-
-
-@pytest.fixture
-def cluster(kube: client.ApiClient, namespace: str) -> Cluster:
-    return Cluster(kube, namespace)
 
 
 def outcome_template(outcome: str, **annotations: str) -> dict[str, Any]:

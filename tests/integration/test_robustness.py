@@ -16,7 +16,7 @@ from kubernetes import client
 from reactivejob_api import ApiError, Connection, ReactiveJobClient
 
 from reactivejob.controlplane import ControlPlane
-from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION, JobRunner
+from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION
 from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.naming import (
     ANNOTATION_GENERATION,
@@ -29,13 +29,6 @@ from tests.integration.kube_helpers import Cluster, conditions, eventually
 from tests.samples import reactive_job, simple_template
 
 REV = "testing.batch.cs.sap.com/rev"
-
-
-@pytest.fixture
-def cluster(
-    kube: client.ApiClient, namespace: str, crds: list[str], job_runner: JobRunner
-) -> Cluster:
-    return Cluster(kube, namespace)
 
 
 @pytest.fixture
