@@ -78,7 +78,7 @@ def test_ttl_controller_deletes_a_finished_job(
             name="short-lived", annotations={OUTCOME_ANNOTATION: COMPLETE}
         ),
         spec=client.V1JobSpec(
-            ttl_seconds_after_finished=1,
+            ttl_seconds_after_finished=3,  # time to see Complete before it goes
             template=client.V1PodTemplateSpec(
                 spec=client.V1PodSpec(
                     restart_policy="Never",
