@@ -349,3 +349,35 @@ def test_long_release_names_keep_every_name_within_63(helm: Path) -> None:
         documents = [d for d in yaml.safe_load_all(run_helm(helm, *args, "-f", str(values))) if d]
         too_long = [d["metadata"]["name"] for d in documents if len(d["metadata"]["name"]) > 63]
         assert not too_long, (values.name, too_long)
+
+
+def test_upgrade_keeps_the_generated_webhook_ca(
+    helm: Path, control_plane: ControlPlane, kube: client.ApiClient, crds: list[str], namespace: str
+) -> None:
+    """The Helm-made CA must survive `helm upgrade`: a new one each time would break every
+    running webhook call until the Pods restart with the new Secret."""
+    release = f"ca-{hashlib.sha256(namespace.encode()).hexdigest()[:6]}"
+    scoped = [
+        "--set", f"watchNamespaces={{{namespace}}}",  # the webhook only looks at this namespace
+        "--set", "webhook.failurePolicy=Ignore",  # no Pod serves it here
+    ]  # fmt: skip
+    kubeconfig = control_plane.kubeconfig
+    run_helm(helm, "install", release, str(CHART), "-n", namespace, *scoped, kubeconfig=kubeconfig)
+    try:
+        before = _webhook_tls(kube, namespace, release)
+        run_helm(helm, "upgrade", release, str(CHART), "-n", namespace, *scoped,
+                 "--set", "logLevel=DEBUG", kubeconfig=kubeconfig)  # fmt: skip
+        after = _webhook_tls(kube, namespace, release)
+        assert after == before
+    finally:
+        run_helm(helm, "uninstall", release, "-n", namespace, kubeconfig=kubeconfig)
+
+
+def _webhook_tls(kube: client.ApiClient, namespace: str, release: str) -> tuple[str, str, str]:
+    fullname = f"{release}-reactivejob-operator"
+    secret = client.CoreV1Api(kube).read_namespaced_secret(f"{fullname}-tls", namespace)
+    admission = client.AdmissionregistrationV1Api(kube)
+    config_ = admission.read_validating_webhook_configuration(fullname)
+    ca_bundle = config_.webhooks[0].client_config.ca_bundle
+    assert ca_bundle == secret.data["ca.crt"]
+    return secret.data["ca.crt"], secret.data["tls.crt"], secret.data["tls.key"]
