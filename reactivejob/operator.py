@@ -1,7 +1,7 @@
 """The thin kopf layer: watches, settings, lifecycle; the decisions live in ``reconcile``.
 
 kopf is used for what it does well (watch streams with server-side selectors, per-object event
-ordering, login, liveness, Kubernetes Events, admission webhooks), but only through
+ordering, login, routing admission reviews to handlers), but only through
 ``@kopf.on.event`` handlers: they keep no handler progress and no diff-base copy of the spec in
 annotations, so a 400 KB template stays a 400 KB object. Every event just queues the object's
 key; workers reconcile level-triggered from what the server has now, with retries and backoff
@@ -50,7 +50,8 @@ def configure(settings: kopf.OperatorSettings, webhook: WebhookOptions | None = 
     settings.watching.client_timeout = 300
     # Peering is not leader election (equal priorities all pause); we run standalone.
     settings.peering.standalone = True
-    # Events we post deliberately (JobCreated, JobSucceeded...), never log lines.
+    # Never turn log lines into Kubernetes Events: ours (JobCreated...) are posted by
+    # reactivejob.events, because kopf's posting works only inside per-object handlers.
     settings.posting.loggers = False
     settings.posting.reporting_component = "reactivejob-operator"
     if webhook is not None:
