@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,9 @@ def control_plane() -> Iterator[ControlPlane]:
 def kube(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
     """An ApiClient with the admin identity (system:masters)."""
     configuration = client.Configuration()
-    config.load_kube_config(str(control_plane.kubeconfig), client_configuration=configuration)
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        str(control_plane.kubeconfig), client_configuration=configuration
+    )
     with client.ApiClient(configuration) as api:
         yield api
 
@@ -94,7 +96,9 @@ def operator(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     plane = getattr(item, "funcargs", {}).get("control_plane")
     if report.failed and isinstance(plane, ControlPlane):

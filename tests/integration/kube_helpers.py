@@ -41,15 +41,18 @@ class Cluster:
         self.api = api
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        created: dict[str, Any] = self.objects.create_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, body
+        return as_json(
+            self.objects.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, body
+            )
         )
-        return created
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = self.objects.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name
+            found = as_json(
+                self.objects.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, name
+                )
             )
         except ApiException as error:
             if error.status == 404:
@@ -58,10 +61,11 @@ class Cluster:
         return found
 
     def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        patched: dict[str, Any] = self.objects.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name, patch
+        return as_json(
+            self.objects.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name, patch
+            )
         )
-        return patched
 
     def delete(self, name: str) -> None:
         self.objects.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
@@ -69,7 +73,7 @@ class Cluster:
     def jobs(self, uid: str | None = None) -> list[dict[str, Any]]:
         selector = f"{LABEL_CONTROLLER_UID}={uid}" if uid else LABEL_CONTROLLER_UID
         listed = self.batch.list_namespaced_job(self.namespace, label_selector=selector)
-        jobs: list[dict[str, Any]] = self.api.sanitize_for_serialization(listed)["items"]
+        jobs: list[dict[str, Any]] = as_json(listed, self.api)["items"]
         return sorted(jobs, key=lambda j: j["metadata"]["creationTimestamp"])
 
     def job(self, name: str) -> dict[str, Any] | None:
@@ -79,14 +83,13 @@ class Cluster:
             if error.status == 404:
                 return None
             raise
-        job: dict[str, Any] = self.api.sanitize_for_serialization(found)
-        return job
+        return as_json(found, self.api)
 
     def events(self, name: str) -> list[dict[str, Any]]:
         listed = self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name}"
         )
-        events: list[dict[str, Any]] = self.api.sanitize_for_serialization(listed)["items"]
+        events: list[dict[str, Any]] = as_json(listed, self.api)["items"]
         return events
 
     def wait_state(self, name: str, state: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -99,6 +102,20 @@ class Cluster:
             return None
 
         return eventually(reached, timeout, f"{name} in state {state}")
+
+
+def manifest(body: dict[str, Any]) -> Any:
+    """The kubernetes client takes a plain dict wherever its types ask for a model."""
+    return body
+
+
+def as_json(answer: object, api: client.ApiClient | None = None) -> dict[str, Any]:
+    """A client answer as plain JSON: custom-object calls return dicts already (typed
+    ``object``), typed calls return models that ``sanitize_for_serialization`` turns into dicts."""
+    if api is not None:
+        answer = api.sanitize_for_serialization(answer)  # type: ignore[no-untyped-call]
+    assert isinstance(answer, dict)
+    return answer
 
 
 def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:

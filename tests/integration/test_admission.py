@@ -20,7 +20,7 @@ from reactivejob.controlplane import ControlPlane
 from reactivejob.controlplane.certs import CertificateAuthority
 from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.controlplane.processes import free_port
-from tests.integration.kube_helpers import GROUP, PLURAL, VERSION, Cluster, eventually
+from tests.integration.kube_helpers import GROUP, PLURAL, VERSION, Cluster, eventually, manifest
 from tests.samples import reactive_job, simple_template
 
 
@@ -59,33 +59,35 @@ def webhook(tmp_path: Path) -> Webhook:
 def register(kube: client.ApiClient, namespace: str, webhook: Webhook, policy: str) -> str:
     name = f"reactivejob-{namespace}"[:63]
     client.AdmissionregistrationV1Api(kube).create_validating_webhook_configuration(
-        {
-            "metadata": {"name": name},
-            "webhooks": [
-                {
-                    "name": "validate.reactivejobs.batch.cs.sap.com",
-                    "clientConfig": {
-                        "url": f"https://127.0.0.1:{webhook.port}/{WEBHOOK_ID}",
-                        "caBundle": base64.b64encode(webhook.ca.pair.cert_pem()).decode(),
-                    },
-                    "rules": [
-                        {
-                            "apiGroups": [GROUP],
-                            "apiVersions": [VERSION],
-                            "operations": ["CREATE", "UPDATE"],
-                            "resources": [PLURAL],
-                        }
-                    ],
-                    "failurePolicy": policy,
-                    "sideEffects": "None",
-                    "timeoutSeconds": 10,
-                    "admissionReviewVersions": ["v1"],
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": namespace}
-                    },
-                }
-            ],
-        }
+        manifest(
+            {
+                "metadata": {"name": name},
+                "webhooks": [
+                    {
+                        "name": "validate.reactivejobs.batch.cs.sap.com",
+                        "clientConfig": {
+                            "url": f"https://127.0.0.1:{webhook.port}/{WEBHOOK_ID}",
+                            "caBundle": base64.b64encode(webhook.ca.pair.cert_pem()).decode(),
+                        },
+                        "rules": [
+                            {
+                                "apiGroups": [GROUP],
+                                "apiVersions": [VERSION],
+                                "operations": ["CREATE", "UPDATE"],
+                                "resources": [PLURAL],
+                            }
+                        ],
+                        "failurePolicy": policy,
+                        "sideEffects": "None",
+                        "timeoutSeconds": 10,
+                        "admissionReviewVersions": ["v1"],
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": namespace}
+                        },
+                    }
+                ],
+            }
+        )
     )
     return name
 
@@ -134,7 +136,7 @@ def refusal(cluster: Cluster, body: dict[str, Any], **params: Any) -> str:
         cluster.objects.create_namespaced_custom_object(
             GROUP, VERSION, cluster.namespace, PLURAL, body, **params
         )
-    message: str = json.loads(refused.value.body)["message"]
+    message: str = json.loads(str(refused.value.body))["message"]
     return message
 
 

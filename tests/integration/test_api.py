@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,9 @@ CRD = "reactivejobs.batch.cs.sap.com.yaml"
 
 
 @pytest.fixture
-def jobs(control_plane: ControlPlane, crds: list[str]) -> ReactiveJobClient:
+def jobs(control_plane: ControlPlane, crds: list[str]) -> Iterator[ReactiveJobClient]:
     with ReactiveJobClient(Connection.from_kubeconfig(control_plane.kubeconfig)) as typed:
-        yield typed  # type: ignore[misc]
+        yield typed
 
 
 def test_rich_template_round_trips_through_server_and_models(

@@ -22,7 +22,7 @@ from reactivejob.controlplane.jobrunner import COMPLETE, FAILED, OUTCOME_ANNOTAT
 from reactivejob.controlplane.manifests import install_crds
 from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.controlplane.versions import kubernetes_version
-from tests.integration.kube_helpers import Cluster, eventually
+from tests.integration.kube_helpers import Cluster, eventually, manifest
 from tests.samples import reactive_job, simple_template
 
 CHART = Path(__file__).resolve().parents[2] / "chart" / "reactivejob-operator"
@@ -170,7 +170,7 @@ def test_deployment_meets_pod_security_restricted(
         "spec": deployment["spec"]["template"]["spec"],
     }
     # The PodSecurity admission plugin judges the Pod the Deployment would make.
-    core.create_namespaced_pod(namespace, pod, dry_run="All")
+    core.create_namespaced_pod(namespace, manifest(pod), dry_run="All")
 
 
 def _watched_namespaces(documents: list[dict[str, Any]]) -> set[str]:
@@ -190,7 +190,7 @@ def _ensure_namespace(kube: client.ApiClient, name: str) -> None:
 
 
 def _apply(kube: client.ApiClient, document: dict[str, Any], *, dry_run: bool = False) -> None:
-    resource = DynamicClient(kube).resources.get(
+    resource = DynamicClient(kube).resources.get(  # type: ignore[no-untyped-call]
         api_version=document["apiVersion"], kind=document["kind"]
     )
     namespace = document["metadata"]["namespace"] if resource.namespaced else None
@@ -219,16 +219,16 @@ class Installed:
     ):
         self.namespace = namespace
         account = next(d for d in manifest if d["kind"] == "ServiceAccount")["metadata"]["name"]
-        token = (
-            client.CoreV1Api(kube)
-            .create_namespaced_service_account_token(
-                account,
-                namespace,
-                client.AuthenticationV1TokenRequest(spec={"expirationSeconds": 3600}),
-            )
-            .status.token
+        granted = client.CoreV1Api(kube).create_namespaced_service_account_token(
+            account,
+            namespace,
+            client.AuthenticationV1TokenRequest(spec={"expirationSeconds": 3600}),
         )
-        self.kubeconfig = control_plane.kubeconfig_for_token(token, f"{namespace}-operator")
+        assert granted.status is not None
+        assert granted.status.token is not None
+        self.kubeconfig = control_plane.kubeconfig_for_token(
+            granted.status.token, f"{namespace}-operator"
+        )
         self.account = account
 
 
@@ -327,7 +327,7 @@ def test_chart_identity_is_denied_what_it_does_not_need(
         attempts: dict[str, Callable[[], object]] = {
             "list secrets": lambda: core.list_namespaced_secret(namespace),
             "list configmaps": lambda: core.list_namespaced_config_map(namespace),
-            "create pods": lambda: core.create_namespaced_pod(namespace, pod),
+            "create pods": lambda: core.create_namespaced_pod(namespace, manifest(pod)),
             "jobs outside its namespaces": lambda: batch.list_namespaced_job(elsewhere),
             "delete the CRD": lambda: client.ApiextensionsV1Api(
                 api
@@ -378,6 +378,8 @@ def _webhook_tls(kube: client.ApiClient, namespace: str, release: str) -> tuple[
     secret = client.CoreV1Api(kube).read_namespaced_secret(f"{fullname}-tls", namespace)
     admission = client.AdmissionregistrationV1Api(kube)
     config_ = admission.read_validating_webhook_configuration(fullname)
-    ca_bundle = config_.webhooks[0].client_config.ca_bundle
-    assert ca_bundle == secret.data["ca.crt"]
-    return secret.data["ca.crt"], secret.data["tls.crt"], secret.data["tls.key"]
+    assert config_.webhooks is not None
+    assert secret.data is not None
+    data = {key: str(value) for key, value in secret.data.items()}
+    assert config_.webhooks[0].client_config.ca_bundle == data["ca.crt"]
+    return data["ca.crt"], data["tls.crt"], data["tls.key"]

@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from reactivejob.controlplane import ControlPlane, ControlPlaneError
 from reactivejob.controlplane.cluster import runs_root
 from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION, JobRunner
+from tests.integration.kube_helpers import as_json
 
 
 def eventually(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
@@ -62,8 +63,10 @@ def test_crd_is_served_and_custom_object_round_trips(
     objects.create_namespaced_custom_object(
         "batch.cs.sap.com", "v1alpha1", namespace, "reactivejobs", body
     )
-    stored = objects.get_namespaced_custom_object(
-        "batch.cs.sap.com", "v1alpha1", namespace, "reactivejobs", "round-trip"
+    stored = as_json(
+        objects.get_namespaced_custom_object(
+            "batch.cs.sap.com", "v1alpha1", namespace, "reactivejobs", "round-trip"
+        )
     )
     assert stored["spec"] == body["spec"]
     assert stored["status"] == {"observedGeneration": -1}  # the schema's status default
@@ -91,7 +94,8 @@ def test_ttl_controller_deletes_a_finished_job(
 
     def completed() -> bool:
         status = batch.read_namespaced_job_status("short-lived", namespace).status
-        return any(c.type == COMPLETE and c.status == "True" for c in status.conditions or [])
+        conditions = (status.conditions if status else None) or []
+        return any(c.type == COMPLETE and c.status == "True" for c in conditions)
 
     eventually(completed, what="the test runner completing the Job")
     eventually(
@@ -107,6 +111,7 @@ def test_foreground_deletion_completes_through_the_garbage_collector(
     owner = core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owner"))
     )
+    assert owner.metadata is not None
     reference = client.V1OwnerReference(
         api_version="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid,
         block_owner_deletion=True,
@@ -122,6 +127,7 @@ def test_foreground_deletion_completes_through_the_garbage_collector(
     )
     # Foreground: the owner waits (finalizer foregroundDeletion) until the GC removed the child.
     terminating = core.read_namespaced_config_map("owner", namespace)
+    assert terminating.metadata is not None
     assert "foregroundDeletion" in (terminating.metadata.finalizers or [])
     eventually(
         lambda: gone(lambda: core.read_namespaced_config_map("child", namespace)),
@@ -140,18 +146,21 @@ def test_service_account_token_without_rbac_gets_403(
     core.create_namespaced_service_account(
         namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="nobody"))
     )
-    token = core.create_namespaced_service_account_token(
+    granted = core.create_namespaced_service_account_token(
         "nobody", namespace, client.AuthenticationV1TokenRequest(spec={"expirationSeconds": 600})
-    ).status.token
+    )
+    assert granted.status is not None
+    token = granted.status.token
+    assert token is not None
     restricted = client.Configuration()
-    config.load_kube_config(
+    config.load_kube_config(  # type: ignore[no-untyped-call]
         str(control_plane.kubeconfig_for_token(token, "nobody")), client_configuration=restricted
     )
     with client.ApiClient(restricted) as api:
         with pytest.raises(ApiException) as denied:
             client.CoreV1Api(api).list_namespaced_config_map(namespace)
         assert denied.value.status == 403
-        assert f"system:serviceaccount:{namespace}:nobody" in denied.value.body
+        assert f"system:serviceaccount:{namespace}:nobody" in str(denied.value.body)
 
 
 def test_a_sigkilled_run_leaves_nothing_behind(control_plane: ControlPlane, tmp_path: Path) -> None:

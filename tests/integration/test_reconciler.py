@@ -26,7 +26,7 @@ from reactivejob.naming import (
     LABEL_CONTROLLER_UID,
     template_hash,
 )
-from tests.integration.kube_helpers import Cluster, conditions, eventually
+from tests.integration.kube_helpers import Cluster, conditions, eventually, manifest
 from tests.samples import reactive_job, simple_template
 
 TEST_ID = "testing.batch.cs.sap.com/test-id"
@@ -217,17 +217,19 @@ def test_rejected_template_errors_without_a_hot_loop_and_recovers(cluster: Clust
 def test_jobs_of_others_are_not_watched(cluster: Cluster, operator: OperatorProcess) -> None:
     cluster.batch.create_namespaced_job(
         cluster.namespace,
-        {
-            "metadata": {"name": "bystander", "annotations": {OUTCOME_ANNOTATION: COMPLETE}},
-            "spec": {
-                "template": {
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "c", "image": "busybox"}],
+        manifest(
+            {
+                "metadata": {"name": "bystander", "annotations": {OUTCOME_ANNOTATION: COMPLETE}},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{"name": "c", "image": "busybox"}],
+                        }
                     }
-                }
-            },
-        },
+                },
+            }
+        ),
     )
     cluster.create(reactive_job("mine", outcome_template(COMPLETE)))
     ours = current_job(cluster, cluster.wait_state("mine", "Ready"))["metadata"]["name"]

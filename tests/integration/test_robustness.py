@@ -25,7 +25,7 @@ from reactivejob.naming import (
     LABEL_CONTROLLER_NAME,
     LABEL_CONTROLLER_UID,
 )
-from tests.integration.kube_helpers import Cluster, conditions, eventually
+from tests.integration.kube_helpers import Cluster, conditions, eventually, manifest
 from tests.samples import reactive_job, simple_template
 
 REV = "testing.batch.cs.sap.com/rev"
@@ -134,7 +134,7 @@ def test_takeover_from_the_go_operator_reruns_nothing(
     older = go_operator_job("legacy-q9w3e", owner, 1, "1" * 64)
     newest = go_operator_job("legacy-x7k2p", owner, 2, "2" * 64)
     for job in (older, newest):
-        cluster.batch.create_namespaced_job(cluster.namespace, job)
+        cluster.batch.create_namespaced_job(cluster.namespace, manifest(job))
     eventually(lambda: conditions_of(cluster.job("legacy-x7k2p")), what="the Go-era Job completing")
     go_ready = {
         "type": "Ready",
@@ -273,29 +273,31 @@ def test_server_errors_are_retried_with_backoff_until_they_pass(
     admission = client.AdmissionregistrationV1Api(kube)
     webhook_name = f"down-{cluster.namespace}"[:63]
     admission.create_validating_webhook_configuration(
-        {
-            "metadata": {"name": webhook_name},
-            "webhooks": [
-                {
-                    "name": "down.example.com",
-                    "clientConfig": {"url": "https://127.0.0.1:1/validate"},  # nothing listens
-                    "rules": [
-                        {
-                            "apiGroups": ["batch"],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE"],
-                            "resources": ["jobs"],
-                        }
-                    ],
-                    "failurePolicy": "Fail",
-                    "sideEffects": "None",
-                    "admissionReviewVersions": ["v1"],
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}
-                    },
-                }
-            ],
-        }
+        manifest(
+            {
+                "metadata": {"name": webhook_name},
+                "webhooks": [
+                    {
+                        "name": "down.example.com",
+                        "clientConfig": {"url": "https://127.0.0.1:1/validate"},  # nothing listens
+                        "rules": [
+                            {
+                                "apiGroups": ["batch"],
+                                "apiVersions": ["v1"],
+                                "operations": ["CREATE"],
+                                "resources": ["jobs"],
+                            }
+                        ],
+                        "failurePolicy": "Fail",
+                        "sideEffects": "None",
+                        "admissionReviewVersions": ["v1"],
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}
+                        },
+                    }
+                ],
+            }
+        )
     )
     try:
         unstarted_operator.start()

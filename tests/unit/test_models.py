@@ -53,7 +53,7 @@ def test_construction_by_python_name_or_by_alias() -> None:
 
 
 def test_unknown_fields_from_a_newer_server_survive() -> None:
-    source = {
+    source: dict[str, Any] = {
         "spec": {
             "template": {
                 "spec": {

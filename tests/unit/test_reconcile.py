@@ -168,11 +168,11 @@ def test_a_job_with_a_garbled_generation_sorts_oldest() -> None:
     assert plan.release == ("migrate-bad00",)
 
 
-DELETED = {"deletion_timestamp": "2026-11-26T11:00:00Z"}
+DELETED_AT = "2026-11-26T11:00:00Z"
 
 
 def test_deletion_blocked_by_foreign_finalizers() -> None:
-    obj, template = rj(**DELETED)
+    obj, template = rj(deletion_timestamp=DELETED_AT)
     obj.metadata.finalizers = [FINALIZER, "example.com/hold"]  # type: ignore[union-attr]
     plan = decide(obj, template, [job("migrate-abcde", 1, "h")], NOW)
     assert plan.status is not None
@@ -182,7 +182,7 @@ def test_deletion_blocked_by_foreign_finalizers() -> None:
 
 @pytest.mark.parametrize("extra", [[], ["foregroundDeletion"]])
 def test_deletion_deletes_jobs_then_releases(extra: list[str]) -> None:
-    obj, template = rj(**DELETED)
+    obj, template = rj(deletion_timestamp=DELETED_AT)
     obj.metadata.finalizers = [FINALIZER, *extra]  # type: ignore[union-attr]
     plan = decide(obj, template, [job("migrate-a", 1, "h"), job("migrate-b", 2, "h")], NOW)
     assert plan.status is not None
@@ -194,7 +194,7 @@ def test_deletion_deletes_jobs_then_releases(extra: list[str]) -> None:
 
 
 def test_orphan_deletion_keeps_the_jobs() -> None:
-    obj, template = rj(**DELETED)
+    obj, template = rj(deletion_timestamp=DELETED_AT)
     obj.metadata.finalizers = [FINALIZER, "orphan"]  # type: ignore[union-attr]
     plan = decide(obj, template, [job("migrate-a", 1, "h")], NOW)
     assert (plan.delete, plan.release) == ((), ("migrate-a",))
