@@ -7,9 +7,8 @@ from typing import Any
 import yaml
 
 from .loader import Documents, Schema, SchemaError
+from .paths import ROOT_SCHEMA as ROOT_FILE
 from .structural import Converter
-
-ROOT_FILE = "reactivejob.yaml"
 
 
 def crd_settings(documents: Documents) -> Schema:

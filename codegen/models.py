@@ -15,9 +15,9 @@ import copy
 from typing import Any
 
 from .loader import Documents, Schema, SchemaError
+from .paths import ROOT_SCHEMA as ROOT_FILE
 from .structural import INT_OR_STRING, MICRO_TIME, QUANTITY, TIME
 
-ROOT_FILE = "reactivejob.yaml"
 _DROPPED_KEYS = {"default", "enum", "readOnly", "format"}
 _AS_INT_OR_STRING = {INT_OR_STRING, QUANTITY}
 _AS_STRING = {TIME, MICRO_TIME}

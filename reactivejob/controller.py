@@ -76,7 +76,7 @@ class Controller:
         namespace, name = meta["namespace"], meta["name"]
         if plan.add_finalizer:
             await self._set_finalizers(
-                self.reactive_jobs, raw["metadata"], [*meta.get("finalizers", []), FINALIZER]
+                self.reactive_jobs, meta, [*meta.get("finalizers", []), FINALIZER]
             )
         if plan.create is not None:
             log.info("%s/%s: creating job %s", namespace, name, _name(plan.create))
@@ -84,9 +84,7 @@ class Controller:
             if refused is not None:
                 return await self._rejected(reactive_job, raw, refused)
         for job_name in plan.release:
-            job_meta = jobs[job_name].model_dump(by_alias=True, exclude_unset=True)["metadata"]
-            remaining = [f for f in job_meta.get("finalizers", []) if f != FINALIZER]
-            await self._set_finalizers(self.jobs, job_meta, remaining)
+            await self._drop_finalizer(self.jobs, _metadata(jobs[job_name]))
         if plan.release:
             log.info("%s/%s: released superseded jobs %s", namespace, name, ", ".join(plan.release))
         for job_name in plan.delete:
@@ -99,8 +97,7 @@ class Controller:
         for event in plan.events:
             await self.recorder.record(raw, event)
         if plan.remove_finalizer:
-            remaining = [f for f in meta.get("finalizers", []) if f != FINALIZER]
-            await self._set_finalizers(self.reactive_jobs, meta, remaining)
+            await self._drop_finalizer(self.reactive_jobs, meta)
         return plan.requeue_after
 
     async def _create(self, job: Job, uid: str) -> str | None:
@@ -157,6 +154,12 @@ class Controller:
         except Invalid as error:
             raise FinalizersChanged(f"finalizers of {meta['name']} changed meanwhile") from error
 
+    async def _drop_finalizer(
+        self, client: AsyncReactiveJobClient | AsyncJobClient, meta: dict[str, Any]
+    ) -> None:
+        remaining = [f for f in meta.get("finalizers", []) if f != FINALIZER]
+        await self._set_finalizers(client, meta, remaining)
+
     async def _release_orphans(self, namespace: str, name: str) -> None:
         """The ReactiveJob is gone (its finalizer was removed by hand): let its Jobs go too,
         so the garbage collector can remove them through their owner reference."""
@@ -169,15 +172,20 @@ class Controller:
         except NotFound:
             successor = None
         for job in jobs:
-            job_meta = job.model_dump(by_alias=True, exclude_unset=True)["metadata"]
+            job_meta = _metadata(job)
             owner = job_meta.get("labels", {}).get(LABEL_CONTROLLER_UID)
             if owner != successor and FINALIZER in job_meta.get("finalizers", []):
-                alive = [f for f in job_meta["finalizers"] if f != FINALIZER]
-                await self._set_finalizers(self.jobs, job_meta, alive)
+                await self._drop_finalizer(self.jobs, job_meta)
 
 
 class FinalizersChanged(RuntimeError):
     """Someone changed the finalizers between our read and our write: reconcile again."""
+
+
+def _metadata(job: Job) -> dict[str, Any]:
+    """A Job's metadata as the server sent it (the JSON-patch guard compares it verbatim)."""
+    dumped: dict[str, Any] = job.model_dump(by_alias=True, exclude_unset=True)["metadata"]
+    return dumped
 
 
 def _name(job: Job) -> str:

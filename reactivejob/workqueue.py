@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -92,6 +91,5 @@ class WorkQueue(Generic[K]):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        with contextlib.suppress(Exception):
-            while not self._ready.empty():
-                self._ready.get_nowait()
+        while not self._ready.empty():
+            self._ready.get_nowait()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +42,7 @@ class Webhook:
     def served_certificate(self) -> bytes:
         context = ssl.create_default_context(cafile=str(self.ca.pair.cert))
         with context.wrap_socket(
-            __import__("socket").create_connection(("127.0.0.1", self.port), timeout=2),
+            socket.create_connection(("127.0.0.1", self.port), timeout=2),
             server_hostname="127.0.0.1",
         ) as connection:
             der = connection.getpeercert(binary_form=True)

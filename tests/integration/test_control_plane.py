@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,15 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from reactivejob.controlplane import ControlPlane, ControlPlaneError
 from reactivejob.controlplane.cluster import runs_root
 from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION, JobRunner
-from tests.integration.kube_helpers import as_json
-
-
-def eventually(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:.0f}s")
-        time.sleep(0.2)
+from tests.integration.kube_helpers import as_json, eventually
 
 
 def gone(read: Callable[[], object]) -> bool:
