@@ -17,12 +17,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
 WORKDIR /src
-# Only what the wheel is built from (pyproject.toml: hatchling, packages reactivejob and
-# generated/reactivejob_api; README.md is the package's readme). Copying the metadata first
-# does not help caching here: `pip wheel .` needs the sources anyway.
+# Only what the wheel is built from (pyproject.toml: hatchling, packages reactivejob,
+# generated/reactivejob_api and typedkube; README.md is the package's readme). Nothing of the
+# testbed (control plane, stand-in kubelet, demo): it is a distribution of its own.
+# Copying the metadata first does not help caching here: `pip wheel .` needs the sources anyway.
 COPY pyproject.toml README.md ./
 COPY reactivejob/ reactivejob/
 COPY generated/ generated/
+COPY typedkube/ typedkube/
 RUN pip wheel --wheel-dir /wheels .
 
 # ---- runtime -------------------------------------------------------------------------------

@@ -16,9 +16,11 @@ help:
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+# One pip call, so the testbed's requirement on reactivejob-operator (and the operator's dev
+# extra on reactivejob-testbed) resolve to these checkouts, never to a registry.
+$(VENV)/.installed: pyproject.toml testbed/pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ./testbed -e ".[dev]"
 	touch $@
 
 dev: $(VENV)/.installed
@@ -46,8 +48,8 @@ unit: dev
 	$(BIN)/pytest tests/unit
 
 lint: dev
-	$(BIN)/ruff check reactivejob codegen tests benchmarks
-	$(BIN)/ruff format --check reactivejob codegen tests benchmarks
+	$(BIN)/ruff check reactivejob typedkube codegen testbed tests benchmarks
+	$(BIN)/ruff format --check reactivejob typedkube codegen testbed tests benchmarks
 
 types: dev
 	$(BIN)/mypy

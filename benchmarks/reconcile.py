@@ -13,16 +13,19 @@ import sys
 import tempfile
 import threading
 import time
-from importlib.resources import as_file
 from pathlib import Path
 
 from kubernetes import client, config
-from reactivejob_api import CRD_FILE, Connection, ReactiveJobClient
 
-from reactivejob.controlplane import ControlPlane
-from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION, JobRunner
-from reactivejob.controlplane.manifests import install_crds
-from reactivejob.controlplane.operator_process import OperatorProcess
+from reactivejob_api import Connection, ReactiveJobClient
+from testbed import ControlPlane
+from testbed.harness import (
+    COMPLETE,
+    OUTCOME_ANNOTATION,
+    JobRunner,
+    OperatorProcess,
+    install_reactivejob_crd,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.samples import reactive_job, simple_template
@@ -48,8 +51,7 @@ def main() -> int:
             str(plane.kubeconfig), client_configuration=configuration
         )
         api = client.ApiClient(configuration)
-        with as_file(CRD_FILE) as crd:
-            install_crds(api, [crd])
+        install_reactivejob_crd(api)
         client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": "bench"}))
         runner = JobRunner(api).start()
         operator = OperatorProcess(plane.kubeconfig, ["bench"], Path(logs) / "operator").start()

@@ -7,11 +7,10 @@ drift; so the copy is taken from the pinned kube-apiserver itself, not from the 
 from __future__ import annotations
 
 import json
-import ssl
 import sys
 import urllib.request
 
-from reactivejob.controlplane import ControlPlane, kubernetes_version
+from testbed import ControlPlane, kubernetes_version
 
 from .paths import KUBE_OPENAPI_DIR
 
@@ -25,12 +24,10 @@ DOCUMENTS = {
 
 
 def fetch(control_plane: ControlPlane, document: str) -> dict[str, object]:
-    context = ssl.create_default_context(cafile=str(control_plane.ca_cert))
-    workdir = control_plane.workdir
-    assert workdir is not None
-    context.load_cert_chain(str(workdir / "pki" / "admin.crt"), str(workdir / "pki" / "admin.key"))
     url = f"{control_plane.server}/openapi/v3/{document}"
-    with urllib.request.urlopen(url, context=context, timeout=30) as response:
+    with urllib.request.urlopen(
+        url, context=control_plane.admin_ssl_context(), timeout=30
+    ) as response:
         loaded: dict[str, object] = json.load(response)
         return loaded
 

@@ -1,4 +1,4 @@
-"""Where the schema lives and where generated files go (one place, so tests can redirect it)."""
+"""Where the schema lives, in one place (outputs are placed by ``emit.Layout``)."""
 
 from __future__ import annotations
 
@@ -8,5 +8,3 @@ REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO / "schema"
 ROOT_SCHEMA = "reactivejob.yaml"  # inside SCHEMA_DIR; what $refs in it are relative to
 KUBE_OPENAPI_DIR = SCHEMA_DIR / "kubernetes"
-GENERATED_DIR = REPO / "generated"
-CHART_CRD_DIR = REPO / "chart" / "reactivejob-operator" / "crds"

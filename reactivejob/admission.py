@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
-from reactivejob_api import AlreadyExists, ApiError, AsyncJobClient, ReactiveJob
+
+from reactivejob_api import AlreadyExists, ApiError, ReactiveJob
+from reactivejob_api.aio import AsyncJobClient
 
 from .desired import desired_job
 from .naming import template_hash

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import kopf
+
 from reactivejob_api import Connection
 
 from .leader import LeaderElection

@@ -15,18 +15,18 @@ import logging
 from typing import Any
 
 import httpx
+
 from reactivejob_api import (
     AlreadyExists,
-    AsyncEventClient,
-    AsyncJobClient,
     AsyncReactiveJobClient,
     Connection,
     Forbidden,
     Invalid,
-    Job,
     NotFound,
     ReactiveJob,
 )
+from reactivejob_api.aio import AsyncEventClient, AsyncJobClient
+from reactivejob_api.models import Job
 
 from .events import EventRecorder
 from .metrics import JOBS_CREATED

@@ -6,7 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reactivejob_api import API_VERSION, KIND, Job, ReactiveJob
+from reactivejob_api import API_VERSION, KIND, ReactiveJob
+from reactivejob_api.models import Job
 
 from .naming import (
     ANNOTATION_GENERATION,

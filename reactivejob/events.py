@@ -12,7 +12,9 @@ import socket
 import time
 from typing import Any
 
-from reactivejob_api import ApiError, AsyncEventClient, Event
+from reactivejob_api import ApiError
+from reactivejob_api.aio import AsyncEventClient
+from reactivejob_api.models import Event
 
 from .reconcile import Event as Happening
 

@@ -16,7 +16,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reactivejob_api import AlreadyExists, ApiError, AsyncLeaseClient, Conflict, Lease, NotFound
+from reactivejob_api import AlreadyExists, ApiError, Conflict, NotFound
+from reactivejob_api.aio import AsyncLeaseClient
+from reactivejob_api.models import Lease
 
 log = logging.getLogger(__name__)
 

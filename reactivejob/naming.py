@@ -6,7 +6,8 @@ import hashlib
 import json
 from typing import Any
 
-GROUP = "batch.cs.sap.com"
+from reactivejob_api import GROUP
+
 FINALIZER = f"{GROUP}/reactivejob-operator"
 LABEL_CONTROLLER_UID = f"{GROUP}/controller-uid"
 LABEL_CONTROLLER_NAME = f"{GROUP}/controller-name"

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from reactivejob_api import Connection
+
+from reactivejob_api import GROUP, PLURAL, VERSION, Connection
 
 from .admission import WEBHOOK_ID, check
 from .controller import Controller
-from .naming import GROUP, LABEL_CONTROLLER_NAME
+from .naming import LABEL_CONTROLLER_NAME
 from .runtime import Runtime, WebhookOptions
 from .webhook_server import ReloadingWebhookServer
 
@@ -92,7 +93,7 @@ def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
     async def cleanup(memo: Any, **_: Any) -> None:
         await memo.runtime.stop()
 
-    @kopf.on.event(GROUP, "v1alpha1", "reactivejobs", registry=registry)
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     def reactive_job_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
         memo.runtime.enqueue((namespace or "", name))
 
@@ -108,7 +109,7 @@ def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
     if webhook:
 
         @kopf.on.validate(
-            GROUP, "v1alpha1", "reactivejobs", id=WEBHOOK_ID, operations=["CREATE", "UPDATE"],
+            GROUP, VERSION, PLURAL, id=WEBHOOK_ID, operations=["CREATE", "UPDATE"],
             registry=registry,
         )  # fmt: skip
         async def validate(body: kopf.Body, memo: Any, **kwargs: Any) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reactivejob_api import Job, ReactiveJob, ReactiveJobStatus
+from reactivejob_api import ReactiveJob, ReactiveJobStatus
+from reactivejob_api.models import Job
 
 from .desired import desired_job
 from .naming import ANNOTATION_GENERATION, ANNOTATION_HASH, FINALIZER, GC_FINALIZERS, template_hash

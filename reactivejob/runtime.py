@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from reactivejob_api import ApiError, AsyncLeaseClient, Connection
+
+from reactivejob_api import ApiError, Connection
+from reactivejob_api.aio import AsyncLeaseClient
 
 from .controller import Controller, Key
 from .leader import LeaderElection, LeaderElector

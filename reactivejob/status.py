@@ -8,7 +8,8 @@ import datetime
 import enum
 from dataclasses import dataclass
 
-from reactivejob_api import Job, ReactiveJobCondition, ReactiveJobStatus
+from reactivejob_api import ReactiveJobCondition, ReactiveJobStatus
+from reactivejob_api.models import Job
 
 READY = "Ready"
 RECONCILING = "Reconciling"

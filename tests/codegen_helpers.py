@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from codegen.paths import REPO
 
 
 def copy_schema(tmp_path: Path) -> Path:

@@ -7,26 +7,31 @@
         for job in client.list("default").items:
             print(job.metadata.name, job.status.state if job.status else None)
 
-The async client is AsyncReactiveJobClient, with the same methods as coroutines.
+The async client is AsyncReactiveJobClient, with the same methods as coroutines. Clients for the
+built-in kinds the operator uses (Job, Event, Lease) are in ``.client`` and ``.aio``;
+their models, and every nested type, are in ``.models``.
 """
 
 from importlib.resources import files
 
+from typedkube import (
+    AlreadyExists,
+    ApiError,
+    Conflict,
+    Connection,
+    Expired,
+    Forbidden,
+    Invalid,
+    NotFound,
+    WatchEvent,
+)
+
 from . import models
-from ._base import WatchEvent
-from .aio import AsyncReactiveJobClient, AsyncJobClient, AsyncEventClient, AsyncLeaseClient
-from .client import ReactiveJobClient, JobClient, EventClient, LeaseClient
-from .connection import Connection
-from .errors import AlreadyExists, ApiError, Conflict, Expired, Forbidden, Invalid, NotFound
+from .aio import AsyncReactiveJobClient
+from .client import ReactiveJobClient
 from .models import (
     ReactiveJob,
     ReactiveJobList,
-    Job,
-    JobList,
-    Event,
-    EventList,
-    Lease,
-    LeaseList,
     ReactiveJobCondition,
     ReactiveJobSpec,
     ReactiveJobStatus,
@@ -49,27 +54,15 @@ __all__ = [
     "AlreadyExists",
     "ApiError",
     "AsyncReactiveJobClient",
-    "AsyncJobClient",
-    "AsyncEventClient",
-    "AsyncLeaseClient",
     "Conflict",
     "Connection",
     "Expired",
     "Forbidden",
     "Invalid",
     "NotFound",
-    "ReactiveJobClient",
-    "JobClient",
-    "EventClient",
-    "LeaseClient",
     "ReactiveJob",
+    "ReactiveJobClient",
     "ReactiveJobList",
-    "Job",
-    "JobList",
-    "Event",
-    "EventList",
-    "Lease",
-    "LeaseList",
     "ReactiveJobCondition",
     "ReactiveJobSpec",
     "ReactiveJobStatus",

@@ -15,18 +15,8 @@ from typing import Any, Generic, Self, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from ._base import (
-    CONTENT_TYPES,
-    Patch,
-    PatchType,
-    WatchEvent,
-    body_of,
-    error_for,
-    name_and_namespace,
-    query,
-    watch_event,
-)
-from .connection import Connection
+from typedkube import Connection, Patch, PatchType, WatchEvent
+from typedkube.wire import CONTENT_TYPES, body_of, error_for, name_and_namespace, query, watch_event
 from .models import ReactiveJob, ReactiveJobList, Job, JobList, Event, EventList, Lease, LeaseList
 
 

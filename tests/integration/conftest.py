@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from reactivejob.controlplane import ControlPlane
-from reactivejob.controlplane.jobrunner import JobRunner
-from reactivejob.controlplane.manifests import install_crds
-from reactivejob.controlplane.operator_process import OperatorProcess
+from testbed import ControlPlane
+from testbed.harness import JobRunner, install_reactivejob_crd
+from testbed.harness.operator_process import OperatorProcess
 from tests.integration.kube_helpers import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +52,7 @@ def kube(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
 @pytest.fixture(scope="session")
 def crds(kube: client.ApiClient) -> list[str]:
     """The generated ReactiveJob CRD, installed with server-side apply and Established."""
-    return install_crds(kube, sorted(CRD_DIR.glob("*.yaml")))
+    return install_reactivejob_crd(kube)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from reactivejob.naming import LABEL_CONTROLLER_UID
+from reactivejob_api import GROUP, PLURAL, VERSION
 
 T = TypeVar("T")
-GROUP, VERSION, PLURAL = "batch.cs.sap.com", "v1alpha1", "reactivejobs"
 
 
 def eventually(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:

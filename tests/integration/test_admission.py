@@ -17,11 +17,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from reactivejob.admission import WEBHOOK_ID
-from reactivejob.controlplane import ControlPlane
-from reactivejob.controlplane.certs import CertificateAuthority
-from reactivejob.controlplane.operator_process import OperatorProcess
-from reactivejob.controlplane.processes import free_port
-from tests.integration.kube_helpers import GROUP, PLURAL, VERSION, Cluster, eventually, manifest
+from reactivejob_api import GROUP, PLURAL, VERSION
+from testbed import ControlPlane
+from testbed.certs import CertificateAuthority
+from testbed.harness.operator_process import OperatorProcess
+from testbed.processes import free_port
+from tests.integration.kube_helpers import Cluster, eventually, manifest
 from tests.samples import reactive_job, simple_template
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
+
 from reactivejob_api import (
     AlreadyExists,
     AsyncReactiveJobClient,
@@ -21,9 +22,8 @@ from reactivejob_api import (
     ReactiveJobClient,
     WatchEvent,
 )
-
-from reactivejob.controlplane import ControlPlane
-from reactivejob.controlplane.manifests import install_crds
+from testbed import ControlPlane
+from testbed.manifests import install_crds
 from tests.codegen_helpers import add_spec_field, copy_schema, edit_root_schema, run_codegen
 from tests.integration.conftest import CRD_DIR
 from tests.samples import reactive_job, rich_template, simple_template

@@ -17,11 +17,11 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from reactivejob.controlplane import ControlPlane, binaries
-from reactivejob.controlplane.jobrunner import COMPLETE, FAILED, OUTCOME_ANNOTATION
-from reactivejob.controlplane.manifests import install_crds
-from reactivejob.controlplane.operator_process import OperatorProcess
-from reactivejob.controlplane.versions import kubernetes_version
+from testbed import ControlPlane, binaries
+from testbed.harness.kubelet import COMPLETE, FAILED, OUTCOME_ANNOTATION
+from testbed.harness.operator_process import OperatorProcess
+from testbed.manifests import install_crds
+from testbed.versions import kubernetes_version
 from tests.integration.kube_helpers import Cluster, eventually, manifest
 from tests.samples import reactive_job, simple_template
 

@@ -13,9 +13,9 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from reactivejob.controlplane import ControlPlane, ControlPlaneError
-from reactivejob.controlplane.cluster import runs_root
-from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION, JobRunner
+from testbed import ControlPlane, ControlPlaneError
+from testbed.cluster import runs_root
+from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION, JobRunner
 from tests.integration.kube_helpers import as_json, eventually
 
 
@@ -159,7 +159,7 @@ def test_a_sigkilled_run_leaves_nothing_behind(control_plane: ControlPlane, tmp_
     script = textwrap.dedent(
         f"""
         import os, pathlib, time
-        from reactivejob.controlplane import ControlPlane
+        from testbed import ControlPlane
         plane = ControlPlane().start()
         pids = [str(p.pid) for p in plane.processes]
         pathlib.Path({str(ready)!r}).write_text(str(plane.workdir) + "\\n" + " ".join(pids))
@@ -202,7 +202,7 @@ def test_a_taken_port_is_named_with_the_fix(control_plane: ControlPlane) -> None
 def test_ctrl_c_stops_everything_and_removes_its_files(control_plane: ControlPlane) -> None:
     """``reactivejob-controlplane run`` until Ctrl-C (SIGINT), as a person uses it."""
     runner = subprocess.Popen(
-        [sys.executable, "-m", "reactivejob.controlplane.cli", "run"],
+        [sys.executable, "-m", "testbed.cli", "run"],
         stdout=subprocess.PIPE,
         text=True,
     )

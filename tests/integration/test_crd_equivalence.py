@@ -14,8 +14,7 @@ from typing import Any
 
 import yaml
 
-from codegen.paths import KUBE_OPENAPI_DIR
-from tests.codegen_helpers import REPO
+from codegen.paths import KUBE_OPENAPI_DIR, REPO
 
 REFERENCE = REPO / "tests" / "crd_reference"
 OURS = REPO / "generated" / "reactivejob_api" / "crds" / "reactivejobs.batch.cs.sap.com.yaml"

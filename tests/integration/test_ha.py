@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from reactivejob.controlplane import ControlPlane
-from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION
-from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.naming import ANNOTATION_GENERATION
+from testbed import ControlPlane
+from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
+from testbed.harness.operator_process import OperatorProcess
 from tests.integration.kube_helpers import Cluster, eventually
 from tests.samples import reactive_job, simple_template
 

@@ -11,13 +11,6 @@ from typing import Any
 
 import pytest
 
-from reactivejob.controlplane.jobrunner import (
-    COMPLETE,
-    DELAY_ANNOTATION,
-    FAILED,
-    OUTCOME_ANNOTATION,
-)
-from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.naming import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
@@ -26,6 +19,13 @@ from reactivejob.naming import (
     LABEL_CONTROLLER_UID,
     template_hash,
 )
+from testbed.harness.kubelet import (
+    COMPLETE,
+    DELAY_ANNOTATION,
+    FAILED,
+    OUTCOME_ANNOTATION,
+)
+from testbed.harness.operator_process import OperatorProcess
 from tests.integration.kube_helpers import Cluster, conditions, eventually, manifest
 from tests.samples import reactive_job, simple_template
 

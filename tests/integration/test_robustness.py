@@ -13,11 +13,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from reactivejob_api import ApiError, Connection, ReactiveJobClient
 
-from reactivejob.controlplane import ControlPlane
-from reactivejob.controlplane.jobrunner import COMPLETE, OUTCOME_ANNOTATION
-from reactivejob.controlplane.operator_process import OperatorProcess
 from reactivejob.naming import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
@@ -25,6 +21,10 @@ from reactivejob.naming import (
     LABEL_CONTROLLER_NAME,
     LABEL_CONTROLLER_UID,
 )
+from reactivejob_api import ApiError, Connection, ReactiveJobClient
+from testbed import ControlPlane
+from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
+from testbed.harness.operator_process import OperatorProcess
 from tests.integration.kube_helpers import Cluster, conditions, eventually, manifest
 from tests.samples import reactive_job, simple_template
 

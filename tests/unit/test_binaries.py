@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reactivejob.controlplane import binaries
-from reactivejob.controlplane.errors import ControlPlaneError
-from reactivejob.controlplane.versions import ETCD, KUBE_APISERVER, GoTool, required_version
+from testbed import binaries
+from testbed.errors import ControlPlaneError
+from testbed.versions import ETCD, KUBE_APISERVER, GoTool, required_version
 
 
 def test_assets_dir_that_does_not_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_failed_build_shows_the_go_error_and_leaves_no_binary(
     module.mkdir(parents=True)
     (module / "go.mod").write_text("module example.test/broken\n\ngo 1.22\n")
     (module / "main.go").write_text("package main\n\nfunc main() { undefinedThing() }\n")
-    monkeypatch.setattr("reactivejob.controlplane.versions.GOMOD_DIR", tmp_path / "gomod")
+    monkeypatch.setattr("testbed.versions.GOMOD_DIR", tmp_path / "gomod")
     monkeypatch.setenv("REACTIVEJOB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(GoTool, "version", property(lambda self: "v0.0.1"))
     tool = GoTool("broken", ".", "broken", "example.test/broken")

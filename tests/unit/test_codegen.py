@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from codegen.emit import HEADER, Layout, render
-from codegen.paths import SCHEMA_DIR
-from tests.codegen_helpers import REPO, add_spec_field, copy_schema, edit_root_schema, run_codegen
+from codegen.paths import REPO, SCHEMA_DIR
+from tests.codegen_helpers import add_spec_field, copy_schema, edit_root_schema, run_codegen
 
 CRD = "reactivejobs.batch.cs.sap.com.yaml"
 
@@ -44,7 +44,7 @@ def test_an_added_spec_field_reaches_crd_models_and_client(tmp_path: Path) -> No
     # The regenerated package, imported on its own: models and client both carry the field.
     probe = (
         "from reactivejob_api import ReactiveJob, ReactiveJobSpec\n"
-        "from reactivejob_api._base import body_of\n"
+        "from typedkube.wire import body_of\n"
         "spec = ReactiveJobSpec(job_template={}, suspend_reruns=True)\n"
         "assert 'suspend_reruns' in ReactiveJobSpec.model_fields\n"
         "print(body_of(ReactiveJob(spec=spec)))\n"

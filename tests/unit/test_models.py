@@ -6,7 +6,6 @@ from typing import Any
 
 from reactivejob_api import ReactiveJob, ReactiveJobStatus
 from reactivejob_api.models import Container, JobTemplateSpec, PodSpec
-
 from tests.samples import reactive_job, rich_template
 
 

@@ -6,7 +6,6 @@ import datetime
 from typing import Any
 
 import pytest
-from reactivejob_api import Job, ReactiveJob
 
 from reactivejob.naming import (
     ANNOTATION_GENERATION,
@@ -19,6 +18,8 @@ from reactivejob.naming import (
 )
 from reactivejob.reconcile import REJECTED, REJECTED_RETRY, decide
 from reactivejob.status import RECONCILING, STALLED
+from reactivejob_api import ReactiveJob
+from reactivejob_api.models import Job
 from tests.samples import reactive_job, simple_template
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.UTC)

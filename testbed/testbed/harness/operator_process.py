@@ -9,8 +9,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ControlPlaneError
-from .processes import ManagedProcess, free_port
+from testbed.errors import ControlPlaneError
+from testbed.processes import ManagedProcess, free_port
 
 
 class OperatorProcess:

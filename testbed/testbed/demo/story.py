@@ -14,22 +14,23 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from importlib.resources import as_file
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client, config
-from reactivejob_api import CRD_FILE, Connection, JobClient, ReactiveJob, ReactiveJobClient
 
-from .controlplane import ControlPlane, ControlPlaneError
-from .controlplane.cli import exit_on_sigterm
-from .controlplane.jobrunner import OUTCOME_ANNOTATION, JobRunner
-from .controlplane.manifests import install_crds
-from .controlplane.operator_process import OperatorProcess
-from .naming import LABEL_CONTROLLER_UID
+from reactivejob.naming import LABEL_CONTROLLER_UID
+from reactivejob_api import Connection, ReactiveJob, ReactiveJobClient
+from reactivejob_api.client import JobClient
+from testbed.cli import exit_on_sigterm
+from testbed.cluster import ControlPlane
+from testbed.errors import ControlPlaneError
+from testbed.harness import OUTCOME_ANNOTATION, JobRunner, OperatorProcess, install_reactivejob_crd
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "reactivejob.yaml"
+# Package data, so the demo runs the same from a wheel, the image-less install or a checkout.
+EXAMPLE = files("testbed.demo") / "reactivejob.yaml"
 NAMESPACE = "default"
 
 
@@ -164,8 +165,8 @@ def run_story(plane: ControlPlane, logs: Path, timeout: float, *, wait: bool) ->
     config.load_kube_config(  # type: ignore[no-untyped-call]
         str(plane.kubeconfig), client_configuration=configuration
     )
-    with client.ApiClient(configuration) as api, as_file(CRD_FILE) as crd:
-        install_crds(api, [crd])
+    with client.ApiClient(configuration) as api:
+        install_reactivejob_crd(api)
         say("==> installed the ReactiveJob CRD (server-side apply: it is over 256 KiB)")
         runner = JobRunner(api).start()
         say(

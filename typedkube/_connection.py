@@ -1,4 +1,3 @@
-{{ header }}
 """Where the API server is and how to authenticate: from a kubeconfig or from inside a Pod."""
 
 from __future__ import annotations
@@ -7,6 +6,10 @@ import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kubernetes.client import Configuration
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,14 @@ class Connection:
         return headers
 
     @classmethod
-    def from_kubeconfig(cls, path: str | Path | None = None, context: str | None = None) -> Connection:
+    def from_kubeconfig(
+        cls, path: str | Path | None = None, context: str | None = None
+    ) -> Connection:
         """Read a kubeconfig (default: $KUBECONFIG or ~/.kube/config), as kubectl would."""
-        from kubernetes import client, config
+        # Only for its kubeconfig and in-cluster loaders, which handle every auth plugin and
+        # edge case; imported here because it takes a second, which tools that never read a
+        # kubeconfig should not pay.
+        from kubernetes import client, config  # noqa: PLC0415
 
         configuration = client.Configuration()
         config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -51,7 +59,7 @@ class Connection:
     @classmethod
     def in_cluster(cls) -> Connection:
         """The ServiceAccount of the Pod this runs in."""
-        from kubernetes import client, config
+        from kubernetes import client, config  # noqa: PLC0415
 
         configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
@@ -65,12 +73,12 @@ class Connection:
         return cls.from_kubeconfig()
 
     @classmethod
-    def _from_configuration(cls, configuration: object) -> Connection:
+    def _from_configuration(cls, configuration: Configuration) -> Connection:
         api_key = getattr(configuration, "api_key", {}) or {}
         authorization = api_key.get("authorization") or api_key.get("BearerToken") or ""
         token = authorization.removeprefix("Bearer ").strip() or None
         return cls(
-            server=str(getattr(configuration, "host")).rstrip("/"),
+            server=str(configuration.host).rstrip("/"),
             ca_file=getattr(configuration, "ssl_ca_cert", None),
             verify=bool(getattr(configuration, "verify_ssl", True)),
             cert_file=getattr(configuration, "cert_file", None),

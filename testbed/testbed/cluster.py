@@ -1,7 +1,7 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
 
 There is no kubelet, scheduler or job controller: nothing runs Pods, so Job status is driven by
-the test controller (``reactivejob.controlplane.jobrunner``). The controller manager runs only the
+a stand-in (``testbed.harness.kubelet``). The controller manager runs only the
 controllers named in ``controllers`` (by default garbage collection and TTL-after-finished), which
 gives real foreground deletion and real TTL cleanup.
 """
@@ -147,6 +147,12 @@ class ControlPlane:
     def ca_cert(self) -> Path:
         return self._ca.pair.cert
 
+    def admin_ssl_context(self) -> ssl.SSLContext:
+        """TLS to the API server as the admin (system:masters), for plain HTTPS clients."""
+        context = ssl.create_default_context(cafile=str(self._ca.pair.cert))
+        context.load_cert_chain(str(self._admin.cert), str(self._admin.key))
+        return context
+
     def logs(self, lines: int = 40) -> dict[str, str]:
         return {process.name: process.log_tail(lines) for process in self.processes}
 
@@ -273,8 +279,7 @@ class ControlPlane:
     def _wait_ready(self, process: ManagedProcess, url: str, *, tls: bool) -> None:
         context: ssl.SSLContext | None = None
         if tls:
-            context = ssl.create_default_context(cafile=str(self._ca.pair.cert))
-            context.load_cert_chain(str(self._admin.cert), str(self._admin.key))
+            context = self.admin_ssl_context()
         deadline = time.monotonic() + self.startup_timeout
         last_error = "no answer"
         while time.monotonic() < deadline:

@@ -1,4 +1,3 @@
-{{ header }}
 """Errors from the Kubernetes API, one base class with a subclass per answer callers act on."""
 
 from __future__ import annotations
@@ -41,7 +40,13 @@ class Forbidden(ApiError):
     """403: the identity lacks RBAC rights, or an admission webhook denied the request."""
 
 
-_BY_STATUS: dict[int, type[ApiError]] = {403: Forbidden, 404: NotFound, 409: Conflict, 410: Expired, 422: Invalid}
+_BY_STATUS: dict[int, type[ApiError]] = {
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    410: Expired,
+    422: Invalid,
+}
 
 
 def error_from_status(status: int, body: Any) -> ApiError:

@@ -1,5 +1,4 @@
-{{ header }}
-"""What the sync and async clients share: request shaping and answer parsing, no I/O."""
+"""What generated sync and async clients share: request shaping and answer parsing, no I/O."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from .errors import ApiError, error_from_status
+from ._errors import ApiError, error_from_status
 
 PatchType = Literal["merge", "json"]
 Patch = dict[str, Any] | list[dict[str, Any]]

@@ -1,0 +1,35 @@
+"""A small typed client core for the Kubernetes API, shared by the generated ``reactivejob_api``.
+
+Hand-written and schema-independent: where the API server is and how to log in
+(``Connection``), the errors it answers with, and (in ``typedkube.wire``) how requests are
+shaped and answers parsed. The per-resource clients built on it are generated, because their
+models come from the schema.
+"""
+
+from ._connection import Connection
+from ._errors import (
+    AlreadyExists,
+    ApiError,
+    Conflict,
+    Expired,
+    Forbidden,
+    Invalid,
+    NotFound,
+    error_from_status,
+)
+from .wire import Patch, PatchType, WatchEvent
+
+__all__ = [
+    "AlreadyExists",
+    "ApiError",
+    "Conflict",
+    "Connection",
+    "Expired",
+    "Forbidden",
+    "Invalid",
+    "NotFound",
+    "Patch",
+    "PatchType",
+    "WatchEvent",
+    "error_from_status",
+]
