@@ -64,6 +64,9 @@ class Controller:
         reactive_job = ReactiveJob.model_validate(raw)
         uid = raw["metadata"]["uid"]
         listed = await self.jobs.list(namespace, label_selector=f"{LABEL_CONTROLLER_UID}={uid}")
+        if log.isEnabledFor(logging.DEBUG):  # what a decision was based on, for tests and triage
+            seen = ", ".join(_described(job) for job in listed.items) or "none"
+            log.debug("%s/%s: reconciling generation %s; jobs: %s", *key, _generation(raw), seen)
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         template = raw.get("spec", {}).get("jobTemplate") or {}
         plan = decide(reactive_job, template, listed.items, now)
@@ -186,6 +189,15 @@ def _metadata(job: Job) -> dict[str, Any]:
     """A Job's metadata as the server sent it (the JSON-patch guard compares it verbatim)."""
     dumped: dict[str, Any] = job.model_dump(by_alias=True, exclude_unset=True)["metadata"]
     return dumped
+
+
+def _described(job: Job) -> str:
+    deleting = job.metadata is not None and job.metadata.deletion_timestamp is not None
+    return f"{_name(job)} (deleting)" if deleting else _name(job)
+
+
+def _generation(raw: dict[str, Any]) -> object:
+    return raw["metadata"].get("generation")
 
 
 def _name(job: Job) -> str:

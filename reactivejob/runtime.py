@@ -109,6 +109,7 @@ class Runtime:
         finally:
             RECONCILE_DURATION.observe(time.monotonic() - started)
         RECONCILES.labels("success" if again is None else "requeue").inc()
+        log.debug("%s/%s: reconciled", *key)
         return again
 
     async def _ready(self) -> bool:

@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import ControlPlaneError
@@ -30,7 +30,13 @@ def _die_with_parent(parent_pid: int) -> None:
 class ManagedProcess:
     """One control-plane process, its log file, and a stop that always finishes."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
@@ -41,6 +47,7 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **env} if env else None,
                 preexec_fn=lambda: _die_with_parent(parent),  # noqa: PLW1509 - needs prctl
                 start_new_session=True,  # Ctrl-C reaches us, and we stop children in order
             )

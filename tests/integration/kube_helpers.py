@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from reactivejob.naming import LABEL_CONTROLLER_UID
@@ -120,3 +121,61 @@ def as_json(answer: object, api: client.ApiClient | None = None) -> dict[str, An
 
 def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
+
+
+class JobAdditions:
+    """Records, from a watch, the order in which the API server added Jobs of a namespace.
+
+    creationTimestamp has one-second resolution, so it cannot order Jobs made within a second;
+    the watch stream can. Use as a context manager around the work.
+    """
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.added: list[dict[str, Any]] = []  # Job metadata, in the order ADDED arrived
+        self._watch = watch.Watch()  # type: ignore[no-untyped-call]
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._listed = threading.Event()
+        self._stopping = threading.Event()
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> JobAdditions:
+        self._thread.start()
+        assert self._listed.wait(30), "the Job watch did not start"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopping.set()
+        self._watch.stop()  # type: ignore[no-untyped-call]
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        batch, namespace = self.cluster.batch, self.cluster.namespace
+        try:
+            listed = batch.list_namespaced_job(namespace, label_selector=LABEL_CONTROLLER_UID)
+            self.added = [as_json(j, self.cluster.api)["metadata"] for j in listed.items]
+            assert listed.metadata is not None
+            version = listed.metadata.resource_version
+            self._listed.set()
+            while True:
+                stream = self._watch.stream(  # type: ignore[no-untyped-call]
+                    batch.list_namespaced_job,
+                    namespace,
+                    label_selector=LABEL_CONTROLLER_UID,
+                    resource_version=version,
+                    timeout_seconds=60,
+                )
+                for event in stream:
+                    job = as_json(event["raw_object"])
+                    version = job["metadata"]["resourceVersion"]
+                    if event["type"] == "ADDED":
+                        self.added.append(job["metadata"])
+                if self._stopping.is_set():  # else the server ended it (timeout): watch on
+                    return
+        except BaseException as error:  # surfaced by the test through .error
+            self.error = error
+            self._listed.set()
+
+    def of(self, uid: str) -> list[dict[str, Any]]:
+        assert self.error is None, f"the Job watch failed: {self.error!r}"
+        return [m for m in self.added if m["labels"].get(LABEL_CONTROLLER_UID) == uid]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,7 +75,7 @@ def test_ttl_controller_deletes_a_finished_job(
             name="short-lived", annotations={OUTCOME_ANNOTATION: COMPLETE}
         ),
         spec=client.V1JobSpec(
-            ttl_seconds_after_finished=3,  # time to see Complete before it goes
+            ttl_seconds_after_finished=15,  # time to see Complete before it goes, even under load
             template=client.V1PodTemplateSpec(
                 spec=client.V1PodSpec(
                     restart_policy="Never",
@@ -91,6 +94,7 @@ def test_ttl_controller_deletes_a_finished_job(
     eventually(completed, what="the test runner completing the Job")
     eventually(
         lambda: gone(lambda: batch.read_namespaced_job("short-lived", namespace)),
+        timeout=60,
         what="TTL-after-finished deleting the Job",
     )
 
@@ -207,11 +211,30 @@ def test_ctrl_c_stops_everything_and_removes_its_files(control_plane: ControlPla
         text=True,
     )
     assert runner.stdout is not None
+    # A hung start must fail the test, not block it: lines arrive through a queue, with a
+    # deadline (select() would miss lines already in the text wrapper's buffer).
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = runner.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     kubeconfig = ""
-    for line in runner.stdout:
-        if line.startswith("export KUBECONFIG="):
-            kubeconfig = line.strip().split("=", 1)[1]
-            break
+    deadline = time.monotonic() + 60
+    try:
+        while not kubeconfig:
+            try:
+                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError("no KUBECONFIG line within 60s") from None
+            if line.startswith("export KUBECONFIG="):
+                kubeconfig = line.strip().split("=", 1)[1]
+    except BaseException:
+        runner.kill()
+        runner.wait()
+        raise
     workdir = Path(kubeconfig).parent
     assert workdir.is_dir()
     children = _children_of(runner.pid)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
+import json
 import os
 import random
 import threading
@@ -20,12 +22,20 @@ from reactivejob.naming import (
     FINALIZER,
     LABEL_CONTROLLER_NAME,
     LABEL_CONTROLLER_UID,
+    job_name,
 )
 from reactivejob_api import ApiError, Connection, ReactiveJobClient
 from testbed import ControlPlane
 from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
-from tests.integration.kube_helpers import Cluster, conditions, eventually, manifest
+from testbed.harness.paused_operator import AFTER_JOB_CREATE, PAUSED_MARK
+from tests.integration.kube_helpers import (
+    Cluster,
+    JobAdditions,
+    conditions,
+    eventually,
+    manifest,
+)
 from tests.samples import reactive_job, simple_template
 
 REV = "testing.batch.cs.sap.com/rev"
@@ -52,28 +62,71 @@ def assert_one_job_per_generation(cluster: Cluster, uid: str) -> list[dict[str, 
     return jobs
 
 
+def assert_runs_are_sound(
+    name: str, uid: str, jobs: list[dict[str, Any]], added: list[dict[str, Any]], changes: int
+) -> None:
+    """What "no duplicate" means beyond one Job per generation: a second Job for the same
+    template under another generation, an older generation's Job created after a newer one, or
+    a Job under a name a retried create would not meet, would each slip past that count."""
+    hashes = [j["metadata"]["annotations"][ANNOTATION_HASH] for j in jobs]
+    assert len(set(hashes)) == len(hashes), f"two Jobs for one template: {hashes}"
+    for job in jobs:
+        generation = int(job["metadata"]["annotations"][ANNOTATION_GENERATION])
+        assert job["metadata"]["name"] == job_name(name, uid, generation)
+    order = [int(m["annotations"][ANNOTATION_GENERATION]) for m in added]
+    assert order == sorted(order), f"Jobs were created out of generation order: {order}"
+    assert sorted(m["name"] for m in added) == sorted(j["metadata"]["name"] for j in jobs)
+    assert len(jobs) <= changes + 1, f"{len(jobs)} Jobs for {changes} template changes"
+
+
+def paused_count(operator: OperatorProcess) -> int:
+    return operator.logs().count(f"{PAUSED_MARK} {AFTER_JOB_CREATE}")
+
+
+def paused_exactly(operator: OperatorProcess, times: int) -> bool:
+    return paused_count(operator) == times
+
+
 def test_sigkill_at_any_point_loses_nothing_and_duplicates_nothing(
     cluster: Cluster, unstarted_operator: OperatorProcess
 ) -> None:
     seed = int(os.environ.get("REACTIVEJOB_KILL_SEED", random.randrange(1 << 30)))
     chance = random.Random(seed)
     print(f"kill seed: {seed} (REACTIVEJOB_KILL_SEED={seed} repeats this run)")
-    cluster.create(
-        reactive_job("crashy", simple_template(**{OUTCOME_ANNOTATION: COMPLETE, REV: "0"}))
-    )
-    uid = cluster.get("crashy")["metadata"]["uid"]  # type: ignore[index]
-    last = 0
-    for round_ in range(1, 9):
+    # Some rounds kill at a random instant; these kill exactly between the Job create and the
+    # status write, the step a crash is most likely to leave half done.
+    exact_rounds = {2, 5, 7}
+    with JobAdditions(cluster) as additions:
+        cluster.create(
+            reactive_job("crashy", simple_template(**{OUTCOME_ANNOTATION: COMPLETE, REV: "0"}))
+        )
+        uid = cluster.get("crashy")["metadata"]["uid"]  # type: ignore[index]
+        last = changes = 0
+        for round_ in range(1, 9):
+            exact = round_ in exact_rounds
+            unstarted_operator.pause_at = AFTER_JOB_CREATE if exact else None
+            unstarted_operator.start()
+            if exact or chance.random() < 0.7:  # most rounds change the template meanwhile
+                last, changes = round_, changes + 1
+                cluster.patch("crashy", rev_patch(last))
+            if exact:
+                expected = len(exact_rounds & set(range(round_ + 1)))
+                eventually(
+                    functools.partial(paused_exactly, unstarted_operator, expected),
+                    what=f"round {round_}: the operator paused after creating a Job",
+                )
+            else:
+                time.sleep(chance.uniform(0.0, 0.6))  # before, during or after a reconcile
+            unstarted_operator.kill()
+            assert_one_job_per_generation(cluster, uid)
+        paused = paused_count(unstarted_operator)
+        assert paused == len(exact_rounds), f"fault point hit {paused} times"
+        unstarted_operator.pause_at = None
         unstarted_operator.start()
-        if chance.random() < 0.7:  # most rounds change the template while the operator works
-            last = round_
-            cluster.patch("crashy", rev_patch(last))
-        time.sleep(chance.uniform(0.0, 0.6))  # kill anywhere: before, during or after a reconcile
-        unstarted_operator.kill()
-        assert_one_job_per_generation(cluster, uid)
-    unstarted_operator.start()
-    obj = cluster.wait_state("crashy", "Ready")
-    jobs = assert_one_job_per_generation(cluster, uid)
+        obj = cluster.wait_state("crashy", "Ready")
+        jobs = assert_one_job_per_generation(cluster, uid)
+        eventually(lambda: len(additions.of(uid)) == len(jobs), what="the watch seeing every Job")
+        assert_runs_are_sound("crashy", uid, jobs, additions.of(uid), changes)
     newest = cluster.job(obj["status"]["currentJobName"])
     assert newest is not None
     assert newest["metadata"]["annotations"][REV] == str(last)  # no lost update
@@ -167,10 +220,13 @@ def test_takeover_from_the_go_operator_reruns_nothing(
         what="our operator rewriting the status",
     )
     assert adopted["status"]["currentJobName"] == "legacy-x7k2p"
-    assert [j["metadata"]["name"] for j in cluster.jobs(owner["metadata"]["uid"])] == [
-        "legacy-q9w3e",
-        "legacy-x7k2p",
-    ]
+    # By generation: both were created within one second, and creationTimestamp ties would fall
+    # back to the server's name order, which happens to match.
+    by_generation = sorted(
+        cluster.jobs(owner["metadata"]["uid"]),
+        key=lambda j: int(j["metadata"]["annotations"][ANNOTATION_GENERATION]),
+    )
+    assert [j["metadata"]["name"] for j in by_generation] == ["legacy-q9w3e", "legacy-x7k2p"]
     eventually(
         lambda: (
             FINALIZER
@@ -199,7 +255,7 @@ def test_a_400_kb_template_reconciles_and_no_spec_copy_lands_in_annotations(
     template = simple_template(**{OUTCOME_ANNOTATION: COMPLETE})
     container = template["spec"]["template"]["spec"]["containers"][0]
     container["env"] = [{"name": f"SETTING_{i:05d}", "value": "x" * 100} for i in range(3300)]
-    size = len(str(template).encode())
+    size = len(json.dumps(reactive_job("big", template)).encode())  # what goes over the wire
     assert size > 400_000
     unstarted_operator.start()
     cluster.create(reactive_job("big", template))
@@ -263,6 +319,8 @@ def test_concurrent_writers_cause_retries_not_losses(
     assert FINALIZER in (cluster.get("contended") or {})["metadata"]["finalizers"]
     retried = unstarted_operator.logs().count("changed meanwhile")
     print(f"churn writes: {churned}; operator writes retried: {retried}; jobs: {len(jobs)}")
+    assert churned > 0  # the other writer really wrote meanwhile
+    assert retried >= 1  # and the operator really lost a race and retried
 
 
 def test_server_errors_are_retried_with_backoff_until_they_pass(

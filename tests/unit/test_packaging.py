@@ -50,7 +50,7 @@ def test_testbed_wheel_carries_the_build_modules_and_the_demo(wheels: dict[str, 
 
 def test_image_copies_only_what_the_operator_wheel_is_built_from() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
-    copied = set()
+    copied: set[str] = set()
     for line in dockerfile.splitlines():
         if line.startswith("COPY ") and "--from" not in line:
             *sources, _destination = line.split()[1:]

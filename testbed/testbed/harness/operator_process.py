@@ -12,6 +12,10 @@ from pathlib import Path
 from testbed.errors import ControlPlaneError
 from testbed.processes import ManagedProcess, free_port
 
+# Names the fault point for testbed.harness.paused_operator (kept here: importing that module
+# imports the whole operator).
+PAUSE_ENV = "REACTIVEJOB_TEST_PAUSE_AT"
+
 
 class OperatorProcess:
     """``python -m reactivejob run`` against a kubeconfig, with a liveness port of its own."""
@@ -31,12 +35,15 @@ class OperatorProcess:
         self.metrics_port = 0
         self.process: ManagedProcess | None = None
         self.starts = 0
+        # A fault point of testbed.harness.paused_operator for the next start(), or None.
+        self.pause_at: str | None = None
 
     def start(self, timeout: float = 30.0, *, wait_ready: bool = True) -> OperatorProcess:
         self.port, self.metrics_port = free_port(), free_port()
         scope = [f"--namespace={ns}" for ns in self.namespaces] or ["--all-namespaces"]
+        module = "testbed.harness.paused_operator" if self.pause_at else "reactivejob"
         argv = [
-            sys.executable, "-m", "reactivejob", "run",
+            sys.executable, "-m", module, "run",
             f"--kubeconfig={self.kubeconfig}", *scope,
             f"--health-probe-bind-address=127.0.0.1:{self.port}",
             f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
@@ -44,7 +51,8 @@ class OperatorProcess:
         ]  # fmt: skip
         self.starts += 1
         log_path = self.log_path.with_name(f"{self.log_path.stem}-{self.starts}.log")
-        self.process = ManagedProcess("reactivejob-operator", argv, log_path)
+        env = {PAUSE_ENV: self.pause_at} if self.pause_at else None
+        self.process = ManagedProcess("reactivejob-operator", argv, log_path, env)
         self._wait_for("/readyz" if wait_ready else "/healthz", timeout)
         return self
 

@@ -1,0 +1,58 @@
+"""``python -m testbed.harness.paused_operator run ...``: the operator, paused at one point.
+
+For crash tests that must kill the operator at an exact step, not at a random instant. The
+point is named by ``REACTIVEJOB_TEST_PAUSE_AT``, read here only (the operator never looks at
+it). When a reconcile reaches the point, this logs ``PAUSED_MARK`` and holds that reconcile
+forever, so the test waits for the mark and SIGKILLs the process there.
+
+Points:
+- ``after-job-create``: the Job was created, the ReactiveJob's status not yet written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from reactivejob import cli
+from reactivejob.controller import Controller
+from reactivejob_api.models import Job
+
+from .operator_process import PAUSE_ENV
+
+AFTER_JOB_CREATE = "after-job-create"
+PAUSED_MARK = "test fault point reached, holding:"
+
+log = logging.getLogger("reactivejob.test-fault")
+
+
+def pause_after_job_create() -> None:
+    create = Controller._create
+
+    async def create_then_hold(self: Controller, job: Job, uid: str) -> str | None:
+        refused = await create(self, job, uid)
+        if refused is None:
+            name = job.metadata.name if job.metadata else "?"
+            log.warning("%s %s %s", PAUSED_MARK, AFTER_JOB_CREATE, name)
+            await asyncio.Event().wait()
+        return refused
+
+    Controller._create = create_then_hold  # type: ignore[method-assign]
+
+
+POINTS = {AFTER_JOB_CREATE: pause_after_job_create}
+
+
+def main() -> int:
+    point = os.environ.get(PAUSE_ENV, "")
+    if point not in POINTS:
+        print(f"{PAUSE_ENV}={point!r}: expected one of {sorted(POINTS)}", file=sys.stderr)
+        return 2
+    POINTS[point]()
+    return cli.main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
