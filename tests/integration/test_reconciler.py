@@ -186,6 +186,9 @@ def test_ttl_never_removes_the_newest_job(cluster: Cluster, operator: OperatorPr
     )
     still = cluster.job(name)
     assert still is not None
+    # The same object: a released Job is gone at once, and a fresh one under the same
+    # deterministic name would be a second run of the same template, not protection.
+    assert still["metadata"]["uid"] == first["metadata"]["uid"]
     assert FINALIZER in still["metadata"]["finalizers"]
     owner = cluster.get("ttl")
     assert owner is not None
