@@ -22,7 +22,7 @@ from testbed import ControlPlane
 from testbed.certs import CertificateAuthority
 from testbed.harness.operator_process import OperatorProcess
 from testbed.processes import free_port
-from tests.integration.kube_helpers import Cluster, eventually, manifest
+from tests.integration.kube_helpers import Cluster, as_json, eventually, manifest
 from tests.samples import reactive_job, simple_template
 
 
@@ -58,6 +58,15 @@ def webhook(tmp_path: Path) -> Webhook:
     return Webhook(directory)
 
 
+WEBHOOK_NAME = "validate.reactivejobs.batch.cs.sap.com"
+# The API server's words for this webhook's refusal; only the webhook can put them in a message,
+# so they tell its refusals apart from the CRD schema's, CEL's and the server's own validation.
+DENIED = f'admission webhook "{WEBHOOK_NAME}" denied the request: '
+# The webhook's words before the reason the API server gave for the Job in the dry-run.
+JOB_REJECTED = "spec.jobTemplate is invalid: a Job made from it would be rejected: "
+OUTCOME = "testing.batch.cs.sap.com/outcome"
+
+
 def register(kube: client.ApiClient, namespace: str, webhook: Webhook, policy: str) -> str:
     name = f"reactivejob-{namespace}"[:63]
     client.AdmissionregistrationV1Api(kube).create_validating_webhook_configuration(
@@ -66,7 +75,7 @@ def register(kube: client.ApiClient, namespace: str, webhook: Webhook, policy: s
                 "metadata": {"name": name},
                 "webhooks": [
                     {
-                        "name": "validate.reactivejobs.batch.cs.sap.com",
+                        "name": WEBHOOK_NAME,
                         "clientConfig": {
                             "url": f"https://127.0.0.1:{webhook.port}/{WEBHOOK_ID}",
                             "caBundle": base64.b64encode(webhook.ca.pair.cert_pem()).decode(),
@@ -115,22 +124,18 @@ def admitted(
     ).start()
     name = register(kube, cluster.namespace, webhook, "Fail")
     probe = reactive_job("probe", simple_template(), cluster.namespace)
-
-    def answering() -> bool:
-        try:
-            cluster.objects.create_namespaced_custom_object(
-                GROUP, VERSION, cluster.namespace, PLURAL, probe, dry_run="All"
-            )
-        except ApiException as error:
-            if "failed calling webhook" in (error.body or ""):
-                return False
-            raise
-        return True
-
-    eventually(answering, what="the webhook answering")
+    eventually(
+        lambda: created_unless_the_call_failed(cluster, probe, dry_run="All"),
+        what="the webhook answering",
+    )
     yield operator
     client.AdmissionregistrationV1Api(kube).delete_validating_webhook_configuration(name)
     operator.stop()
+
+
+def message_of(error: ApiException) -> str:
+    message: str = json.loads(str(error.body))["message"]
+    return message
 
 
 def refusal(cluster: Cluster, body: dict[str, Any], **params: Any) -> str:
@@ -138,7 +143,35 @@ def refusal(cluster: Cluster, body: dict[str, Any], **params: Any) -> str:
         cluster.objects.create_namespaced_custom_object(
             GROUP, VERSION, cluster.namespace, PLURAL, body, **params
         )
-    message: str = json.loads(str(refused.value.body))["message"]
+    return message_of(refused.value)
+
+
+def created_unless_the_call_failed(cluster: Cluster, body: dict[str, Any], **params: Any) -> bool:
+    """False while the API server cannot reach the webhook (or has yet to see its
+    configuration change); any other refusal is the test's failure, not a reason to wait."""
+    try:
+        cluster.objects.create_namespaced_custom_object(
+            GROUP, VERSION, cluster.namespace, PLURAL, body, **params
+        )
+    except ApiException as error:
+        if "failed calling webhook" in message_of(error):
+            return False
+        raise
+    return True
+
+
+def webhook_reason(message: str) -> str:
+    """The webhook's own reason, once the message shows that the webhook refused (a schema or
+    server refusal with the same words would otherwise pass for it)."""
+    assert message.startswith(DENIED), message
+    return message.removeprefix(DENIED)
+
+
+def not_from_the_webhook(message: str) -> str:
+    """The message, once it shows that a layer before the webhook refused: the webhook's name
+    is in both a denial and a failed call."""
+    assert WEBHOOK_NAME not in message, message
+    assert "admission webhook" not in message, message
     return message
 
 
@@ -153,19 +186,20 @@ FORBIDDEN = "Forbidden: must not be set"
         ("namespace", f"spec.jobTemplate.metadata.namespace: {FORBIDDEN}: Jobs are created in"),
     ],
 )
+@pytest.mark.usefixtures("admitted")
 def test_cel_rules_refuse_template_metadata_the_operator_owns(
     cluster: Cluster, field: str, message: str
 ) -> None:
+    # The webhook checks these too (for CRDs without the rules); with both in place CEL
+    # refuses first, because the server validates the object before calling webhooks.
     template = simple_template()
     template["metadata"] = {field: "chosen-by-user"}
-    assert message in refusal(cluster, reactive_job("named", template))
+    assert message in not_from_the_webhook(refusal(cluster, reactive_job("named", template)))
 
 
 @pytest.mark.usefixtures("admitted")
 def test_valid_object_passes_and_runs(cluster: Cluster) -> None:
-    cluster.create(
-        reactive_job("fine", simple_template(**{"testing.batch.cs.sap.com/outcome": "Complete"}))
-    )
+    cluster.create(reactive_job("fine", simple_template(**{OUTCOME: "Complete"})))
     cluster.wait_state("fine", "Ready")
 
 
@@ -173,20 +207,30 @@ def test_valid_object_passes_and_runs(cluster: Cluster) -> None:
 def test_invalid_pod_spec_is_refused_at_apply_with_the_servers_reason(cluster: Cluster) -> None:
     template = simple_template()
     template["spec"]["template"]["spec"]["restartPolicy"] = "Always"
-    body = refusal(cluster, reactive_job("always", template))
-    assert 'admission webhook "validate.reactivejobs.batch.cs.sap.com" denied the request' in body
-    assert "spec.template.spec.restartPolicy: Required value: valid values:" in body
+    reason = webhook_reason(refusal(cluster, reactive_job("always", template)))
+    # A Pod may restart Always, a Job's Pod may not: only the Job's validation knows that.
+    assert reason.startswith(JOB_REJECTED), reason
+    assert "spec.template.spec.restartPolicy: Required value: valid values:" in reason
     assert cluster.get("always") is None
 
 
 @pytest.mark.usefixtures("admitted")
 def test_an_update_that_breaks_the_template_is_refused(cluster: Cluster) -> None:
-    cluster.create(reactive_job("kept", simple_template()))
+    cluster.create(reactive_job("kept", simple_template(**{OUTCOME: "Complete"})))
+    # Finished, the operator writes to it no more: any change from here is the refused patch's.
+    before = cluster.wait_state("kept", "Ready")
     with pytest.raises(ApiException) as refused:
         cluster.patch(
             "kept", {"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}}
         )
-    assert "spec.template.spec.containers: Required value" in str(refused.value.body)
+    reason = webhook_reason(message_of(refused.value))
+    assert reason.startswith(JOB_REJECTED), reason
+    assert "spec.template.spec.containers: Required value" in reason
+    after = cluster.get("kept")
+    assert after is not None
+    assert after["spec"] == before["spec"]
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 @pytest.mark.usefixtures("admitted")
@@ -215,12 +259,33 @@ def test_webhook_down_with_failure_policy_fail_refuses_writes_but_not_deletes(
 def test_failure_policy_ignore_lets_writes_through_when_down(
     cluster: Cluster, kube: client.ApiClient, webhook: Webhook
 ) -> None:
-    name = register(kube, cluster.namespace, webhook, "Ignore")
+    """Nothing serves the webhook in this test. Under Fail the same write is refused first, so
+    the pass under Ignore is the policy's doing, not a configuration the server never used."""
+    configurations = client.AdmissionregistrationV1Api(kube)
+    body = reactive_job("unchecked", simple_template())
+    name = register(kube, cluster.namespace, webhook, "Fail")
     try:
-        cluster.create(reactive_job("unchecked", simple_template()))
+        eventually(
+            lambda: not created_unless_the_call_failed(cluster, body, dry_run="All"),
+            what="the API server calling the registered webhook",
+        )
+        down = refusal(cluster, body)
+        assert f'failed calling webhook "{WEBHOOK_NAME}"' in down
+        assert cluster.get("unchecked") is None
+
+        configurations.patch_validating_webhook_configuration(
+            name, [{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}]
+        )
+        eventually(
+            lambda: created_unless_the_call_failed(cluster, body),
+            what="the write let through under Ignore",
+        )
         assert cluster.get("unchecked") is not None
+        # Still registered, still unserved: the pass is Ignore's, not a removed webhook's.
+        registered = as_json(configurations.read_validating_webhook_configuration(name), kube)
+        assert [w["failurePolicy"] for w in registered["webhooks"]] == ["Ignore"]
     finally:
-        client.AdmissionregistrationV1Api(kube).delete_validating_webhook_configuration(name)
+        configurations.delete_validating_webhook_configuration(name)
 
 
 @pytest.mark.usefixtures("admitted")
@@ -249,40 +314,57 @@ def job_spec(body: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-BAD_INPUT: list[tuple[str, Any, str]] = [
-    ("missing containers", lambda b: pod(b).pop("containers"),
+# Which layer refuses, in the order the API server applies them (schema and metadata in one
+# step); a refusal ends the request, so no later layer sees it.
+DECODING = "decoding"  # the API server's strict decoding (fieldValidation=Strict)
+SCHEMA = "CRD schema"  # the CRD's OpenAPI schema, with the CEL rules
+SERVER = "API server"  # its own validation of every object's metadata
+WEBHOOK = "webhook"  # ours: a dry-run of the Job the template makes
+STORAGE = "etcd"  # after admission: the webhook's dry-run never reaches etcd, so it admits
+
+BAD_INPUT: list[tuple[str, str, Any, str]] = [
+    ("missing containers", SCHEMA, lambda b: pod(b).pop("containers"),
      "spec.jobTemplate.spec.template.spec.containers: Required value"),
-    ("empty containers", lambda b: pod(b).update(containers=[]),
+    ("empty containers", WEBHOOK, lambda b: pod(b).update(containers=[]),
      "spec.template.spec.containers: Required value"),
-    ("bad restartPolicy", lambda b: pod(b).update(restartPolicy="Sometimes"),
+    ("bad restartPolicy", WEBHOOK, lambda b: pod(b).update(restartPolicy="Sometimes"),
      "spec.template.spec.restartPolicy: Unsupported value"),
-    ("invalid name", lambda b: b["metadata"].update(name="Not_A_Name"),
+    ("invalid name", SERVER, lambda b: b["metadata"].update(name="Not_A_Name"),
      'metadata.name: Invalid value: "Not_A_Name"'),
-    ("name too long for the Job's labels", lambda b: b["metadata"].update(name="n" * 70),
+    ("name too long for the Job's labels", WEBHOOK, lambda b: b["metadata"].update(name="n" * 70),
      "must be no more than 63 bytes"),
-    ("unicode label value", lambda b: b["spec"]["jobTemplate"]["metadata"].update(labels={"team": "zürich"}),  # noqa: E501
+    ("unicode label value", WEBHOOK,
+     lambda b: b["spec"]["jobTemplate"]["metadata"].update(labels={"team": "zürich"}),
      'metadata.labels: Invalid value: "zürich"'),
-    ("wrong type", lambda b: job_spec(b).update(backoffLimit="three"),
+    ("wrong type", SCHEMA, lambda b: job_spec(b).update(backoffLimit="three"),
      "spec.jobTemplate.spec.backoffLimit in body must be of type integer"),
-    ("unknown field (kubectl's strict validation)", lambda b: job_spec(b).update(colour="blue"),
+    ("unknown field (kubectl's strict validation)", DECODING,
+     lambda b: job_spec(b).update(colour="blue"),
      'unknown field "spec.jobTemplate.spec.colour"'),
-    ("template over the 1.5 MiB object limit",
+    ("template over the 1.5 MiB object limit", STORAGE,
      lambda b: pod(b)["containers"][0].update(env=[{"name": f"V{i:05d}", "value": WIDE} for i in range(16000)]),  # noqa: E501
      "request is too large"),
 ]  # fmt: skip
 
 
 @pytest.mark.usefixtures("admitted")
-@pytest.mark.parametrize(("case", "edit", "expected"), BAD_INPUT)
+@pytest.mark.parametrize(
+    ("case", "layer", "edit", "expected"), BAD_INPUT, ids=[case[0] for case in BAD_INPUT]
+)
 def test_bad_input_gets_a_clear_refusal(
-    cluster: Cluster, case: str, edit: Any, expected: str
+    cluster: Cluster, case: str, layer: str, edit: Any, expected: str
 ) -> None:
     body = reactive_job("bad-input", simple_template())
     body["spec"]["jobTemplate"]["metadata"] = {}
     edit(body)
     answer = refusal(cluster, copy.deepcopy(body), field_validation="Strict")
-    print(f"{case}: {answer[:300]}")
-    assert expected in answer
+    print(f"{case} ({layer}): {answer[:300]}")
+    if layer == WEBHOOK:
+        reason = webhook_reason(answer)
+        assert reason.startswith(JOB_REJECTED), reason
+        assert expected in reason
+    else:
+        assert expected in not_from_the_webhook(answer)
 
 
 @pytest.mark.usefixtures("admitted")

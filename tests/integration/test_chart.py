@@ -3,6 +3,7 @@ the operator as the chart's ServiceAccount to prove its RBAC is enough, and no m
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import subprocess
@@ -22,11 +23,24 @@ from testbed.harness.kubelet import COMPLETE, FAILED, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from testbed.manifests import install_crds
 from testbed.versions import kubernetes_version
-from tests.integration.kube_helpers import Cluster, eventually, manifest
+from tests.integration.kube_helpers import Cluster, as_json, eventually, manifest
+from tests.integration.rbac_contract import (
+    AUTHENTICATED_BASELINE,
+    KOPF_NAMESPACES,
+    KOPF_RESOURCES,
+    RECONCILING,
+    UNUSED_BUT_GRANTED_ALL_NAMESPACES,
+    Rights,
+    from_rules,
+    leader_election,
+)
 from tests.samples import reactive_job, simple_template
 
 CHART = Path(__file__).resolve().parents[2] / "chart" / "reactivejob-operator"
 CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
+# An empty glob (a moved folder, a renamed extension) would quietly turn every test
+# parametrised on it into an "empty parameter set" skip: refuse to collect instead.
+assert CI_VALUES, f"no ci/ values files in {CHART / 'ci'}: the parametrised tests would vanish"
 
 
 @pytest.fixture(scope="module")
@@ -162,15 +176,41 @@ def test_deployment_meets_pod_security_restricted(
     core.patch_namespace(namespace, {"metadata": {"labels": enforce}})
     documents = render(helm, None, namespace)
     _apply(kube, next(d for d in documents if d["kind"] == "ServiceAccount"))
-    deployment = next(d for d in documents if d["kind"] == "Deployment")
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "restricted-check", "namespace": namespace},
-        "spec": deployment["spec"]["template"]["spec"],
-    }
+    spec = next(d for d in documents if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    # The same Pod, made privileged: only the security settings differ, so a refusal of it
+    # shows the plugin judges this spec (validation needs allowPrivilegeEscalation with it).
+    privileged = copy.deepcopy(spec)
+    for container in privileged["containers"]:
+        container["securityContext"] = {
+            **container.get("securityContext", {}),
+            "privileged": True,
+            "allowPrivilegeEscalation": True,
+        }
+
+    def dry_run(name: str, pod_spec: dict[str, Any]) -> None:
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": pod_spec,
+        }
+        core.create_namespaced_pod(namespace, manifest(pod), dry_run="All")
+
+    def refused() -> str | None:
+        try:
+            dry_run("privileged-check", privileged)
+        except ApiException as error:
+            if error.status == 403 and "violates PodSecurity" in str(error.body):
+                return str(error.body)
+            raise
+        return None
+
+    # PodSecurity reads the label from its namespace informer, which may lag the patch: only
+    # once it refuses a privileged Pod does admitting ours mean anything.
+    refusal = eventually(refused, what="PodSecurity refusing a privileged Pod")
+    assert "securityContext.privileged=true" in refusal, refusal
     # The PodSecurity admission plugin judges the Pod the Deployment would make.
-    core.create_namespaced_pod(namespace, manifest(pod), dry_run="All")
+    dry_run("restricted-check", spec)
 
 
 def _watched_namespaces(documents: list[dict[str, Any]]) -> set[str]:
@@ -219,17 +259,21 @@ class Installed:
     ):
         self.namespace = namespace
         account = next(d for d in manifest if d["kind"] == "ServiceAccount")["metadata"]["name"]
-        granted = client.CoreV1Api(kube).create_namespaced_service_account_token(
-            account,
-            namespace,
-            client.AuthenticationV1TokenRequest(spec={"expirationSeconds": 3600}),
-        )
-        assert granted.status is not None
-        assert granted.status.token is not None
-        self.kubeconfig = control_plane.kubeconfig_for_token(
-            granted.status.token, f"{namespace}-operator"
-        )
+        self.kubeconfig = _kubeconfig_as(control_plane, kube, namespace, account, "operator")
         self.account = account
+
+
+def _kubeconfig_as(
+    control_plane: ControlPlane, kube: client.ApiClient, namespace: str, account: str, name: str
+) -> Path:
+    granted = client.CoreV1Api(kube).create_namespaced_service_account_token(
+        account,
+        namespace,
+        client.AuthenticationV1TokenRequest(spec={"expirationSeconds": 3600}),
+    )
+    assert granted.status is not None
+    assert granted.status.token is not None
+    return control_plane.kubeconfig_for_token(granted.status.token, f"{namespace}-{name}")
 
 
 @pytest.fixture
@@ -316,33 +360,146 @@ def test_chart_rbac_is_enough(
         operator.stop()
 
 
+@pytest.mark.parametrize("scope", ["all-namespaces", "namespaced"])
 def test_chart_identity_is_denied_what_it_does_not_need(
-    install: Callable[..., Installed], namespace: str, kube: client.ApiClient
+    install: Callable[..., Installed],
+    scope: str,
+    namespace: str,
+    kube: client.ApiClient,
+    control_plane: ControlPlane,
 ) -> None:
-    installed = install(f"watchNamespaces={{{namespace}}}")
-    elsewhere = f"{namespace[:50]}-other"
-    _ensure_namespace(kube, elsewhere)
-    restricted = client.Configuration()
-    config.load_kube_config(str(installed.kubeconfig), client_configuration=restricted)  # type: ignore[no-untyped-call]
-    with client.ApiClient(restricted) as api:
+    """The chart's ServiceAccount holds exactly the contract (rbac_contract.py) in each
+    namespace, as the API server's authorizer resolves it: one right too many or too few
+    fails. The release namespace is not a watched one, so Lease and reconcile rights are seen
+    to land where they belong and nowhere else."""
+    watched, elsewhere = f"{namespace[:50]}-watched", f"{namespace[:50]}-other"
+    for extra in (watched, elsewhere):
+        _ensure_namespace(kube, extra)
+    everywhere = AUTHENTICATED_BASELINE | KOPF_RESOURCES
+    if scope == "namespaced":
+        installed = install(f"watchNamespaces={{{watched}}}")
+        everywhere |= KOPF_NAMESPACES
+        expected = {
+            namespace: everywhere | leader_election(),
+            watched: everywhere | RECONCILING,
+            elsewhere: everywhere,
+        }
+    else:
+        installed = install()
+        everywhere |= UNUSED_BUT_GRANTED_ALL_NAMESPACES | RECONCILING
+        expected = {
+            namespace: everywhere | leader_election(),
+            watched: everywhere,
+            elsewhere: everywhere,
+        }
+    # The baseline is written down, not subtracted: an identity bound to nothing must hold
+    # exactly it, or the expectations above rest on a wrong assumption.
+    client.CoreV1Api(kube).create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata={"name": "nobody"})
+    )
+    unbound = _kubeconfig_as(control_plane, kube, namespace, "nobody", "nobody")
+    with _client_for(unbound) as api:
+        baseline = _rights_in(api, namespace)
+        assert baseline == AUTHENTICATED_BASELINE, baseline.difference(AUTHENTICATED_BASELINE)
+
+    with _client_for(installed.kubeconfig) as api:
+        for where, wanted in expected.items():
+            held = _rights_in(api, where)
+            assert held == wanted, f"{scope}, namespace {where}:\n{held.difference(wanted)}"
+        # The review is the authorizer's own rule resolver; these calls check that the
+        # requests themselves meet it.
         core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
         pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+        reconciled = watched if scope == "namespaced" else namespace
         attempts: dict[str, Callable[[], object]] = {
-            "list secrets": lambda: core.list_namespaced_secret(namespace),
-            "list configmaps": lambda: core.list_namespaced_config_map(namespace),
-            "create pods": lambda: core.create_namespaced_pod(namespace, manifest(pod)),
-            "jobs outside its namespaces": lambda: batch.list_namespaced_job(elsewhere),
+            "list secrets": lambda: core.list_namespaced_secret(reconciled),
+            "list configmaps": lambda: core.list_namespaced_config_map(reconciled),
+            "create pods": lambda: core.create_namespaced_pod(reconciled, manifest(pod)),
+            "leases outside the release namespace": lambda: client.CoordinationV1Api(
+                api
+            ).list_namespaced_lease(reconciled),
             "delete the CRD": lambda: client.ApiextensionsV1Api(
                 api
             ).delete_custom_resource_definition("reactivejobs.batch.cs.sap.com"),
             "read RBAC": lambda: client.RbacAuthorizationV1Api(api).list_cluster_role(),
         }
+        if scope == "namespaced":
+            attempts["jobs outside its namespaces"] = lambda: batch.list_namespaced_job(elsewhere)
         for what, attempt in attempts.items():
             with pytest.raises(ApiException) as denied:
                 attempt()
             assert denied.value.status == 403, what
         # ... while what it needs is allowed:
-        batch.list_namespaced_job(namespace)
+        batch.list_namespaced_job(reconciled)
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=[p.stem for p in CI_VALUES])
+def test_rendered_rbac_is_the_contract(helm: Path, values: Path) -> None:
+    """Every values variant renders exactly the contract's rights for the ServiceAccount
+    (the installed test sees the defaults only): no Lease rights without leader election,
+    reconcile rights in each watched namespace and nowhere else."""
+    release = "rendered"
+    documents = render(helm, values, release)
+    chosen = yaml.safe_load(values.read_text()) or {}
+    watch = chosen.get("watchNamespaces") or []
+    election = chosen.get("leaderElection") or {}
+    expected: dict[str | None, Rights] = {None: KOPF_RESOURCES | KOPF_NAMESPACES}
+    if watch:
+        expected |= {watched: RECONCILING for watched in watch}
+    else:
+        expected[None] |= RECONCILING | UNUSED_BUT_GRANTED_ALL_NAMESPACES
+    if election.get("enabled", True):
+        lease = leader_election(election["id"]) if "id" in election else leader_election()
+        expected[release] = expected.get(release, Rights()) | lease
+    granted = _rendered_rights(documents)
+    assert granted.keys() == expected.keys(), (values.name, sorted(granted, key=str))
+    for where, wanted in expected.items():
+        assert granted[where] == wanted, (
+            f"{values.name}, {where}:\n{granted[where].difference(wanted)}"
+        )
+
+
+def _rendered_rights(documents: list[dict[str, Any]]) -> dict[str | None, Rights]:
+    """The chart ServiceAccount's rights by namespace (None: cluster-wide), from the rendered
+    bindings and the roles they name; a binding to a role the chart does not render (a
+    built-in like edit) fails, since its rules are not in view."""
+    account = next(d for d in documents if d["kind"] == "ServiceAccount")["metadata"]["name"]
+    roles = {
+        (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d.get("rules") or []
+        for d in documents
+        if d["kind"] in ("Role", "ClusterRole")
+    }
+    granted: dict[str | None, Rights] = {}
+    for binding in (d for d in documents if d["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        if not any(
+            s["kind"] == "ServiceAccount" and s["name"] == account for s in binding["subjects"]
+        ):
+            continue
+        where = binding["metadata"].get("namespace") if binding["kind"] == "RoleBinding" else None
+        ref = binding["roleRef"]
+        role = (ref["kind"], where if ref["kind"] == "Role" else None, ref["name"])
+        assert role in roles, f"{binding['metadata']['name']} binds {role}, not rendered"
+        # One list for both: a resource rule has no nonResourceURLs, and the reverse.
+        granted[where] = granted.get(where, Rights()) | from_rules(roles[role], roles[role])
+    return granted
+
+
+def _client_for(kubeconfig: Path) -> client.ApiClient:
+    configuration = client.Configuration()
+    config.load_kube_config(str(kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return client.ApiClient(configuration)
+
+
+def _rights_in(api: client.ApiClient, namespace: str) -> Rights:
+    """What the API server lets this client's identity do in ``namespace`` (cluster-wide
+    bindings included)."""
+    review = client.AuthorizationV1Api(api).create_self_subject_rules_review(
+        manifest({"spec": {"namespace": namespace}})
+    )
+    status = as_json(review, api)["status"]
+    # Incomplete means some rules could not be resolved: the set would be a lower bound only.
+    assert not status.get("incomplete"), status.get("evaluationError")
+    return from_rules(status.get("resourceRules") or [], status.get("nonResourceRules") or [])
 
 
 def test_long_release_names_keep_every_name_within_63(helm: Path) -> None:
