@@ -14,7 +14,6 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 
 import kopf
 
@@ -23,7 +22,7 @@ from reactivejob_api import Connection
 from .leader import LeaderElection
 from .operator import build_registry
 from .probes import parse_address
-from .runtime import Options, Runtime, WebhookOptions
+from .runtime import DEFAULT_WORKERS, Options, Runtime, WebhookOptions
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -37,7 +36,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
-    run.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="concurrent reconciles (default: %(default)s)",
+    )
     run.add_argument(
         "--health-probe-bind-address",
         default=":8081",
@@ -134,8 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # kopf.run installs SIGTERM/SIGINT handlers: on either, watches stop, cleanup handlers run
     # (workers are cancelled between API calls, the Lease is released) and the process exits 0.
     kopf.run(
-        registry=build_registry(webhook=options.webhook is not None),
-        memo=SimpleNamespace(runtime=runtime),
+        registry=build_registry(runtime, webhook=options.webhook is not None),
         clusterwide=args.all_namespaces,
         namespaces=args.namespace,
         standalone=True,

@@ -1,10 +1,15 @@
 """Carrying out reconcile decisions against the API server.
 
-``Controller.reconcile`` reads a ReactiveJob and its Jobs afresh (no cache: what it decides on
-is what the server has now), asks ``decide`` what to do, and does it in an order that never
-loses anything: finalizer before the first Job, Job before the status that names it, and our
-finalizer released last. Writes that change metadata carry the resourceVersion they were
-decided on, so a concurrent change makes them fail with 409 and the key is retried.
+``Controller.reconcile`` reads a ReactiveJob and its Jobs from the watch-fed cache (no API call),
+asks ``decide`` what to do, and does it in an order that never loses anything: finalizer
+before the first Job, Job before the status that names it, and our finalizer released last.
+
+Acting on a cache means acting on a view that may be a moment old. Each write is made safe on
+such a view: Job names are fixed by uid and generation (a repeated create meets AlreadyExists),
+finalizer writes carry a JSON-patch test of the list they were decided on, a Job is not created
+when the cache already holds a newer generation, and a status never goes over one written for a
+newer generation. And a key is not acted on until the cache shows our own last writes to it
+(client-go's expectations), so a fast second event cannot repeat them.
 """
 
 from __future__ import annotations
@@ -12,106 +17,158 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import time
+from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
-from reactivejob_api import (
-    AlreadyExists,
-    AsyncReactiveJobClient,
-    Connection,
-    Forbidden,
-    Invalid,
-    NotFound,
-    ReactiveJob,
-)
-from reactivejob_api.aio import AsyncEventClient, AsyncJobClient
+from reactivejob_api import AlreadyExists, Forbidden, Invalid, NotFound, ReactiveJob
 from reactivejob_api.models import Job
 
+from .cache import Cache, CachedReactiveJob, reactive_job_entry
+from .clients import ApiClients
 from .events import EventRecorder
+from .informer import Key
 from .metrics import JOBS_CREATED
-from .naming import FINALIZER, LABEL_CONTROLLER_NAME, LABEL_CONTROLLER_UID
-from .reconcile import REJECTED, REJECTED_RETRY, Event, Plan, decide
+from .naming import FINALIZER, LABEL_CONTROLLER_UID
+from .reconcile import REJECTED, REJECTED_RETRY, Event, Plan, decide, release_orphans
 from .status import Outcome, State, build_status, same_status
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]  # (namespace, name)
+EXPECTATION_RECHECK = 5.0  # safety net: the watch event for our write normally comes first
+EXPECTATION_TIMEOUT = 30.0  # an expectation the cache never meets (object gone) is dropped
+
+
+class Expectations:
+    """What the cache must show of our own writes to a key before we act on it again."""
+
+    def __init__(self) -> None:
+        self._versions: dict[Key, tuple[int, float]] = {}
+        self._jobs: dict[Key, tuple[str, float]] = {}
+
+    def wrote(self, key: Key, resource_version: str | None) -> None:
+        if resource_version and resource_version.isdigit():
+            self._versions[key] = (int(resource_version), time.monotonic())
+
+    def created(self, key: Key, job_name: str) -> None:
+        self._jobs[key] = (job_name, time.monotonic())
+
+    def met(self, key: Key, entry: CachedReactiveJob, job_names: set[str]) -> bool:
+        now = time.monotonic()
+        version = self._versions.get(key)
+        if version is not None:
+            seen = entry.resource_version
+            if (seen.isdigit() and int(seen) >= version[0]) or now - version[
+                1
+            ] > EXPECTATION_TIMEOUT:
+                del self._versions[key]
+        job = self._jobs.get(key)
+        if job is not None and (job[0] in job_names or now - job[1] > EXPECTATION_TIMEOUT):
+            del self._jobs[key]
+        return key not in self._versions and key not in self._jobs
+
+    def forget(self, key: Key) -> None:
+        self._versions.pop(key, None)
+        self._jobs.pop(key, None)
 
 
 class Controller:
-    def __init__(self, connection: Connection, timeout: float = 30.0) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=connection.server,
-            verify=connection.ssl_context(),
-            headers=connection.auth_headers(),
-            timeout=timeout,
-        )
-        self.reactive_jobs = AsyncReactiveJobClient(connection, http=self.http)
-        self.jobs = AsyncJobClient(connection, http=self.http)
-        self.recorder = EventRecorder(AsyncEventClient(connection, http=self.http))
-
-    async def close(self) -> None:
-        await self.http.aclose()
+    def __init__(self, clients: ApiClients, cache: Cache, recorder: EventRecorder) -> None:
+        self.clients = clients
+        self.cache = cache
+        self.recorder = recorder
+        self.expectations = Expectations()
 
     async def reconcile(self, key: Key) -> float | None:
-        namespace, name = key
-        try:
-            raw = await self.reactive_jobs.get_json(name, namespace)
-        except NotFound:
-            await self._release_orphans(namespace, name)
+        entry = self.cache.reactive_job(key)
+        owned = self.cache.jobs_of_owner(key)
+        if entry is None:
+            self.expectations.forget(key)
+            await self._release(release_orphans(owned).release, {_name(j): j for j in owned})
             return None
-        reactive_job = ReactiveJob.model_validate(raw)
-        uid = raw["metadata"]["uid"]
-        listed = await self.jobs.list(namespace, label_selector=f"{LABEL_CONTROLLER_UID}={uid}")
+        if not self.expectations.met(key, entry, {_name(j) for j in owned}):
+            log.debug("%s/%s: waiting for the cache to show our last write", *key)
+            return EXPECTATION_RECHECK
+        uid = _uid(entry.object)
+        mine = [j for j in owned if _owner_uid(j) == uid]
+        orphans = release_orphans([j for j in owned if _owner_uid(j) != uid]).release
         if log.isEnabledFor(logging.DEBUG):  # what a decision was based on, for tests and triage
-            seen = ", ".join(_described(job) for job in listed.items) or "none"
-            log.debug("%s/%s: reconciling generation %s; jobs: %s", *key, _generation(raw), seen)
+            seen = ", ".join(_described(job) for job in mine) or "none"
+            log.debug("%s/%s: reconciling generation %s; jobs: %s", *key, _generation(entry), seen)
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        template = raw.get("spec", {}).get("jobTemplate") or {}
-        plan = decide(reactive_job, template, listed.items, now)
-        return await self._execute(reactive_job, raw, plan, {_name(j): j for j in listed.items})
+        plan = self._decide(entry, mine, now)
+        if plan.fetch_template:
+            try:
+                raw = await self.clients.reactive_jobs.get_json(key[1], key[0])
+            except NotFound:
+                return None
+            entry = reactive_job_entry(raw, keep_template=True)
+            if _uid(entry.object) != uid:
+                return None  # replaced by a namesake: its own events bring it here
+            plan = self._decide(entry, mine, now)
+        return await self._execute(key, entry.object, plan, {_name(j): j for j in owned}, orphans)
+
+    @staticmethod
+    def _decide(entry: CachedReactiveJob, jobs: Sequence[Job], now: datetime.datetime) -> Plan:
+        return decide(entry.object, entry.template, jobs, now, digest=entry.template_hash)
 
     async def _execute(
-        self, reactive_job: ReactiveJob, raw: dict[str, Any], plan: Plan, jobs: dict[str, Job]
+        self,
+        key: Key,
+        reactive_job: ReactiveJob,
+        plan: Plan,
+        jobs: dict[str, Job],
+        orphans: tuple[str, ...],
     ) -> float | None:
-        meta = raw["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
+        meta = reactive_job.metadata
+        assert meta is not None and meta.name is not None and meta.namespace is not None
+        namespace, name = meta.namespace, meta.name
         if plan.add_finalizer:
-            await self._set_finalizers(
-                self.reactive_jobs, meta, [*meta.get("finalizers", []), FINALIZER]
+            updated = await self._set_finalizers(
+                self.clients.reactive_jobs,
+                namespace,
+                name,
+                meta.finalizers,
+                [*(meta.finalizers or []), FINALIZER],
             )
+            self.expectations.wrote(key, updated)
         if plan.create is not None:
+            latest = self.cache.reactive_job(key)
+            if latest is not None and _generation(latest) > (meta.generation or 0):
+                log.debug("%s/%s: generation %s replaced meanwhile", *key, meta.generation)
+                return None  # the change that replaced it has queued this key again
             log.info("%s/%s: creating job %s", namespace, name, _name(plan.create))
-            refused = await self._create(plan.create, meta["uid"])
+            refused = await self._create(plan.create, _uid(reactive_job))
             if refused is not None:
-                return await self._rejected(reactive_job, raw, refused)
-        for job_name in plan.release:
-            await self._drop_finalizer(self.jobs, _metadata(jobs[job_name]))
+                return await self._rejected(key, reactive_job, refused)
+            self.expectations.created(key, _name(plan.create))
+        await self._release((*plan.release, *orphans), jobs)
         if plan.release:
             log.info("%s/%s: released superseded jobs %s", namespace, name, ", ".join(plan.release))
         for job_name in plan.delete:
             log.info("%s/%s: deleting job %s", namespace, name, job_name)
             with contextlib.suppress(NotFound):
-                await self.jobs.delete(job_name, namespace, propagation_policy="Foreground")
+                await self.clients.jobs.delete(job_name, namespace, propagation_policy="Foreground")
         if plan.status is not None and not same_status(reactive_job.status, plan.status):
-            log.info("%s/%s: state %s", namespace, name, plan.status.state)
-            await self._write_status(name, namespace, plan.status)
+            await self._write_status(key, plan.status)
         for event in plan.events:
-            await self.recorder.record(raw, event)
+            self.recorder.record(reactive_job, event)
         if plan.remove_finalizer:
-            await self._drop_finalizer(self.reactive_jobs, meta)
+            remaining = [f for f in meta.finalizers or [] if f != FINALIZER]
+            await self._set_finalizers(
+                self.clients.reactive_jobs, namespace, name, meta.finalizers, remaining
+            )
         return plan.requeue_after
 
     async def _create(self, job: Job, uid: str) -> str | None:
         """Create the Job; the server's message when it refuses the template, else None."""
         try:
-            await self.jobs.create(job)
+            await self.clients.jobs.create(job)
             JOBS_CREATED.inc()
         except AlreadyExists:
             # Our own earlier attempt (the name is fixed by uid and generation) is fine;
             # anything else holding the name is a conflict a person must resolve.
-            existing = await self.jobs.get(_name(job), _namespace(job))
+            existing = await self.clients.jobs.get(_name(job), _namespace(job))
             labels = (existing.metadata.labels if existing.metadata else None) or {}
             if labels.get(LABEL_CONTROLLER_UID) != uid:
                 return f"a Job named {_name(job)} exists and does not belong to this ReactiveJob"
@@ -119,76 +176,69 @@ class Controller:
             return refused.message
         return None
 
-    async def _rejected(
-        self, reactive_job: ReactiveJob, raw: dict[str, Any], message: str
-    ) -> float:
-        meta = raw["metadata"]
+    async def _rejected(self, key: Key, reactive_job: ReactiveJob, message: str) -> float:
+        meta = reactive_job.metadata
+        assert meta is not None
         outcome = Outcome(State.ERROR, REJECTED, message)
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        status = build_status(reactive_job.status, meta.get("generation", 0), outcome, now)
+        status = build_status(reactive_job.status, meta.generation or 0, outcome, now)
         if not same_status(reactive_job.status, status):
-            await self._write_status(meta["name"], meta["namespace"], status)
-            await self.recorder.record(raw, Event("Warning", REJECTED, message))
+            await self._write_status(key, status)
+            self.recorder.record(reactive_job, Event("Warning", REJECTED, message))
         return REJECTED_RETRY
 
-    async def _write_status(self, name: str, namespace: str, status: Any) -> None:
+    async def _write_status(self, key: Key, status: Any) -> None:
+        latest = self.cache.reactive_job(key)
+        written = latest.object.status if latest is not None else None
+        if ((written and written.observed_generation) or -1) > (status.observed_generation or -1):
+            return  # the cache holds a status for a newer generation: never write over it
+        log.info("%s/%s: state %s", *key, status.state)
         body = status.model_dump(by_alias=True, exclude_none=True, mode="json")
         with contextlib.suppress(NotFound):
-            await self.reactive_jobs.patch_status(name, namespace, {"status": body})
+            updated = await self.clients.reactive_jobs.patch_status(
+                key[1], key[0], {"status": body}
+            )
+            self.expectations.wrote(
+                key, updated.metadata.resource_version if updated.metadata else None
+            )
+
+    async def _release(self, names: Sequence[str], jobs: dict[str, Job]) -> None:
+        for job_name in names:
+            job = jobs[job_name]
+            meta = job.metadata
+            assert meta is not None and meta.namespace is not None
+            remaining = [f for f in meta.finalizers or [] if f != FINALIZER]
+            await self._set_finalizers(
+                self.clients.jobs, meta.namespace, job_name, meta.finalizers, remaining
+            )
 
     @staticmethod
     async def _set_finalizers(
-        client: AsyncReactiveJobClient | AsyncJobClient, meta: dict[str, Any], finalizers: list[str]
-    ) -> None:
-        """Replace the finalizer list, but only if it is still the one we decided on.
+        client: Any, namespace: str, name: str, seen: list[str] | None, finalizers: list[str]
+    ) -> str | None:
+        """Replace the finalizer list, but only if it is still the one we decided on; returns the
+        object's new resourceVersion.
 
         The guard is a JSON-patch test of the list itself, not the resourceVersion: other
         writers (labels, status, GitOps tools) do not make it fail, so a busy object cannot
         starve us; a concurrent finalizer change does, and the key is retried.
         """
         patch: list[dict[str, Any]] = [
-            {"op": "test", "path": "/metadata/finalizers", "value": meta.get("finalizers")},
+            {"op": "test", "path": "/metadata/finalizers", "value": seen},
             {"op": "add", "path": "/metadata/finalizers", "value": finalizers},
         ]
         try:
-            await client.patch(meta["name"], meta["namespace"], patch, type="json")
+            updated = await client.patch(name, namespace, patch, type="json")
         except NotFound:
-            pass
+            return None
         except Invalid as error:
-            raise FinalizersChanged(f"finalizers of {meta['name']} changed meanwhile") from error
-
-    async def _drop_finalizer(
-        self, client: AsyncReactiveJobClient | AsyncJobClient, meta: dict[str, Any]
-    ) -> None:
-        remaining = [f for f in meta.get("finalizers", []) if f != FINALIZER]
-        await self._set_finalizers(client, meta, remaining)
-
-    async def _release_orphans(self, namespace: str, name: str) -> None:
-        """The ReactiveJob is gone (its finalizer was removed by hand): let its Jobs go too,
-        so the garbage collector can remove them through their owner reference."""
-        selector = f"{LABEL_CONTROLLER_NAME}={name}"
-        jobs = (await self.jobs.list(namespace, label_selector=selector)).items
-        if not jobs:
-            return
-        try:  # a new ReactiveJob of the same name may have appeared since: keep its Jobs
-            successor = (await self.reactive_jobs.get_json(name, namespace))["metadata"]["uid"]
-        except NotFound:
-            successor = None
-        for job in jobs:
-            job_meta = _metadata(job)
-            owner = job_meta.get("labels", {}).get(LABEL_CONTROLLER_UID)
-            if owner != successor and FINALIZER in job_meta.get("finalizers", []):
-                await self._drop_finalizer(self.jobs, job_meta)
+            raise FinalizersChanged(f"finalizers of {name} changed meanwhile") from error
+        version: str | None = updated.metadata.resource_version if updated.metadata else None
+        return version
 
 
 class FinalizersChanged(RuntimeError):
     """Someone changed the finalizers between our read and our write: reconcile again."""
-
-
-def _metadata(job: Job) -> dict[str, Any]:
-    """A Job's metadata as the server sent it (the JSON-patch guard compares it verbatim)."""
-    dumped: dict[str, Any] = job.model_dump(by_alias=True, exclude_unset=True)["metadata"]
-    return dumped
 
 
 def _described(job: Job) -> str:
@@ -196,8 +246,18 @@ def _described(job: Job) -> str:
     return f"{_name(job)} (deleting)" if deleting else _name(job)
 
 
-def _generation(raw: dict[str, Any]) -> object:
-    return raw["metadata"].get("generation")
+def _generation(entry: CachedReactiveJob) -> int:
+    meta = entry.object.metadata
+    return (meta.generation if meta else None) or 0
+
+
+def _uid(reactive_job: ReactiveJob) -> str:
+    assert reactive_job.metadata is not None and reactive_job.metadata.uid is not None
+    return reactive_job.metadata.uid
+
+
+def _owner_uid(job: Job) -> str | None:
+    return ((job.metadata.labels if job.metadata else None) or {}).get(LABEL_CONTROLLER_UID)
 
 
 def _name(job: Job) -> str:

@@ -1,17 +1,13 @@
-"""The thin kopf layer: watches, settings, lifecycle; the decisions live in ``reconcile``.
+"""The thin kopf layer: process lifecycle, login, signals and admission routing.
 
-kopf is used for what it does well (watch streams with server-side selectors, per-object event
-ordering, login, routing admission reviews to handlers), but only through
-``@kopf.on.event`` handlers: they keep no handler progress and no diff-base copy of the spec in
-annotations, so a 400 KB template stays a 400 KB object. Every event just queues the object's
-key; workers reconcile level-triggered from what the server has now, with retries and backoff
-(kopf never retries an event handler).
+kopf watches nothing here: the caches in ``reactivejob.cache`` do, on the operator's own HTTP
+pool, and reconciles read only them. kopf starts and stops the ``Runtime``, serves the
+validating webhook, and turns SIGTERM into a clean stop.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -19,8 +15,6 @@ import kopf
 from reactivejob_api import GROUP, PLURAL, VERSION, Connection
 
 from .admission import WEBHOOK_ID, check
-from .controller import Controller
-from .naming import LABEL_CONTROLLER_NAME
 from .runtime import Runtime, WebhookOptions
 from .webhook_server import ReloadingWebhookServer
 
@@ -44,11 +38,8 @@ def configure(settings: kopf.OperatorSettings, webhook: WebhookOptions | None = 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=KOPF_ANNOTATIONS_PREFIX, key="last-handled-configuration"
     )
-    # Only the Jobs we made, filtered by the API server: unrelated Jobs cost nothing.
-    settings.watching.label_selectors["batch", "v1", "jobs"] = LABEL_CONTROLLER_NAME
-    # Bounded watch requests: a silently dropped connection is noticed within minutes.
-    settings.watching.server_timeout = 270
-    settings.watching.client_timeout = 300
+    # No resource handlers, so kopf needs no view of the cluster's resources.
+    settings.scanning.disabled = True
     # Peering is not leader election (equal priorities all pause); we run standalone.
     settings.peering.standalone = True
     # Never turn log lines into Kubernetes Events: ours (JobCreated...) are posted by
@@ -67,12 +58,13 @@ def configure(settings: kopf.OperatorSettings, webhook: WebhookOptions | None = 
         settings.admission.managed = None
 
 
-def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
+def build_registry(runtime: Runtime, *, webhook: bool = False) -> kopf.OperatorRegistry:
+    """Handlers reach the runtime through this closure, typed, not through kopf's ``memo``."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
-    def login(memo: Any, **_: Any) -> kopf.ConnectionInfo:
-        connection: Connection = memo.runtime.options.connection
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        connection: Connection = runtime.options.connection
         return kopf.ConnectionInfo(
             server=connection.server,
             ca_path=connection.ca_file,
@@ -84,27 +76,13 @@ def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
         )
 
     @kopf.on.startup(registry=registry)
-    async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
-        runtime: Runtime = memo.runtime
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         configure(settings, runtime.options.webhook)
         await runtime.start()
 
     @kopf.on.cleanup(registry=registry)
-    async def cleanup(memo: Any, **_: Any) -> None:
-        await memo.runtime.stop()
-
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def reactive_job_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        memo.runtime.enqueue((namespace or "", name))
-
-    ours = {LABEL_CONTROLLER_NAME: kopf.PRESENT}
-
-    @kopf.on.event("batch", "v1", "jobs", labels=ours, registry=registry)
-    def job_changed(
-        namespace: str | None, name: str, labels: Mapping[str, str], memo: Any, **_: Any
-    ) -> None:
-        log.debug("job %s/%s changed", namespace, name)
-        memo.runtime.enqueue((namespace or "", labels[LABEL_CONTROLLER_NAME]))
+    async def cleanup(**_: Any) -> None:
+        await runtime.stop()
 
     if webhook:
 
@@ -112,9 +90,9 @@ def build_registry(*, webhook: bool = False) -> kopf.OperatorRegistry:
             GROUP, VERSION, PLURAL, id=WEBHOOK_ID, operations=["CREATE", "UPDATE"],
             registry=registry,
         )  # fmt: skip
-        async def validate(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-            controller: Controller = memo.runtime.controller
+        async def validate(body: kopf.Body, **kwargs: Any) -> None:
+            assert runtime.clients is not None
             old = kwargs.get("old")  # passed by kopf for UPDATE, not in its type protocol
-            await check(dict(body), dict(old) if old else None, controller.jobs)
+            await check(dict(body), dict(old) if old else None, runtime.clients.jobs)
 
     return registry

@@ -1,14 +1,14 @@
 """Health, readiness and metrics endpoints (aiohttp, which kopf already brings).
 
-/healthz answers while the event loop runs (liveness); /readyz only once kopf has started its
-watches and the API server answered a list of ReactiveJobs recently (so a replica that lost
-its API connection or its RBAC drops out of the webhook Service); /metrics is Prometheus.
+/healthz fails only when a cache loop has ended (it retries forever, so only a bug ends it):
+never during an API server outage, which a restart would not cure. /readyz answers only while
+every cache has listed and is watching (so a replica that lost the API server drops out of the
+webhook Service until its watches run again); /metrics is Prometheus.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp.web
@@ -16,7 +16,6 @@ import aiohttp.web
 from .metrics import exposition
 
 Check = Callable[[], Awaitable[bool]]
-READY_CACHE_SECONDS = 5.0
 
 
 def parse_address(address: str) -> tuple[str, int] | None:
@@ -32,15 +31,18 @@ class ProbeServers:
         self._runners: list[aiohttp.web.AppRunner] = []
 
     async def start(
-        self, health: tuple[str, int] | None, metrics: tuple[str, int] | None, ready: Check
+        self,
+        health: tuple[str, int] | None,
+        metrics: tuple[str, int] | None,
+        ready: Check,
+        healthy: Check,
     ) -> None:
         if health is not None:
-            cached = _Cached(ready)
             app = aiohttp.web.Application()
             app.add_routes(
                 [
-                    aiohttp.web.get("/healthz", lambda _: _text(200, "ok")),
-                    aiohttp.web.get("/readyz", lambda _: _ready(cached)),
+                    aiohttp.web.get("/healthz", lambda _: _answer(healthy, "ok", "unhealthy")),
+                    aiohttp.web.get("/readyz", lambda _: _answer(ready, "ready", "not ready")),
                 ]
             )
             await self._serve(app, health)
@@ -59,27 +61,12 @@ class ProbeServers:
         await asyncio.gather(*(runner.cleanup() for runner in self._runners))
 
 
-class _Cached:
-    """Probes come every few seconds from each kubelet; ask the API server at most every 5 s."""
-
-    def __init__(self, check: Check) -> None:
-        self._check = check
-        self._when = 0.0
-        self._answer = False
-
-    async def __call__(self) -> bool:
-        if time.monotonic() - self._when >= READY_CACHE_SECONDS:
-            self._answer = await self._check()
-            self._when = time.monotonic()
-        return self._answer
-
-
 async def _text(status: int, body: str) -> aiohttp.web.Response:
     return aiohttp.web.Response(status=status, text=body + "\n")
 
 
-async def _ready(check: _Cached) -> aiohttp.web.Response:
-    return await (_text(200, "ready") if await check() else _text(503, "not ready"))
+async def _answer(check: Check, yes: str, no: str) -> aiohttp.web.Response:
+    return await (_text(200, yes) if await check() else _text(503, no))
 
 
 async def _metrics(_: aiohttp.web.Request) -> aiohttp.web.Response:

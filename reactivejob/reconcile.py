@@ -45,14 +45,21 @@ class Plan:
     status: ReactiveJobStatus | None = None  # None: leave the status as it is
     events: tuple[Event, ...] = field(default=())
     requeue_after: float | None = None
+    # A Job must be made, but the cache kept only the template's hash: read the object and
+    # decide again with its template.
+    fetch_template: bool = False
 
 
 def decide(
     reactive_job: ReactiveJob,
-    template: dict[str, Any],
+    template: dict[str, Any] | None,
     jobs: Sequence[Job],
     now: datetime.datetime,
+    *,
+    digest: str | None = None,
 ) -> Plan:
+    """What to do for ``reactive_job`` given its Jobs. ``template`` is its spec.jobTemplate as
+    stored (None when only its hash, ``digest``, is known)."""
     meta = reactive_job.metadata
     assert meta is not None
     generation = meta.generation or 0
@@ -79,7 +86,9 @@ def decide(
             requeue_after=REQUEUE_DELETING,
         )
 
-    digest = template_hash(template)
+    if digest is None:
+        assert template is not None, "decide() needs the template or its hash"
+        digest = template_hash(template)
     guard = FINALIZER not in (meta.finalizers or [])  # set before any Job exists: no orphans
     if ordered and _is_current(ordered[0], digest, generation):
         newest = ordered[0]  # keeps its finalizer: TTL never removes the newest Job
@@ -95,6 +104,8 @@ def decide(
     wait = rejection_backoff(previous, generation, now)
     if wait is not None:  # the server refused this template lately; a spec change retries now
         return Plan(release=protected, requeue_after=wait)
+    if template is None:
+        return Plan(fetch_template=True)
     job = desired_job(reactive_job, template, digest)
     created = Outcome(State.PROCESSING, "JobCreated", "job created", _name(job))
     event = Event("Normal", "JobCreated", f"Created job {_name(job)} for generation {generation}")
@@ -106,6 +117,12 @@ def decide(
         events=(event,),
         requeue_after=REQUEUE_RUNNING,
     )
+
+
+def release_orphans(jobs: Sequence[Job]) -> Plan:
+    """The ReactiveJob is gone (its finalizer was removed by hand): let go of the Jobs it left,
+    so the garbage collector removes them through their owner reference."""
+    return Plan(release=tuple(_name(j) for j in jobs if FINALIZER in (_meta(j).finalizers or [])))
 
 
 def rejection_backoff(

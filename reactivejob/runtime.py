@@ -1,4 +1,8 @@
-"""What runs beside kopf's watches: reconcile workers, leader election, probes, metrics."""
+"""What the operator runs: caches, reconcile workers, events, leader election, probes.
+
+kopf keeps what it does well (process lifecycle, signals, admission routing); everything that
+reads the cluster is here, on one HTTP pool (``ApiClients``).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from reactivejob_api import Connection
 
-from reactivejob_api import ApiError, Connection
-from reactivejob_api.aio import AsyncLeaseClient
-
-from .controller import Controller, Key
+from .cache import Cache
+from .clients import ApiClients
+from .controller import Controller
+from .events import EventRecorder
+from .informer import Key
 from .leader import LeaderElection, LeaderElector
-from .metrics import BACKLOG, LEADER, RECONCILE_DURATION, RECONCILES
+from .metrics import LEADER, RECONCILE_DURATION, RECONCILES
 from .probes import ProbeServers
 from .workqueue import WorkQueue
 
 log = logging.getLogger("reactivejob")
+
+# Measured with benchmarks/reconcile.py on 2 cores (see its output): more concurrent reconciles
+# keep the API server busy while each waits on its writes; past this, gains vanish.
+DEFAULT_WORKERS = 16
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,7 @@ class WebhookOptions:
 class Options:
     connection: Connection
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
-    workers: int = 4
+    workers: int = DEFAULT_WORKERS
     webhook: WebhookOptions | None = None
     leader_election: LeaderElection | None = None
     health_address: tuple[str, int] | None = None
@@ -45,38 +54,47 @@ class Options:
 
 @dataclass
 class Runtime:
-    """Shared by the kopf handlers through kopf's memo."""
+    """Built before kopf starts; kopf's startup and cleanup handlers start and stop it."""
 
     options: Options
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
-    controller: Controller | None = None
-    elector: LeaderElector | None = None
     kopf_ready: threading.Event = field(default_factory=threading.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     probes: ProbeServers = field(default_factory=ProbeServers)
+    clients: ApiClients | None = None
+    cache: Cache | None = None
+    controller: Controller | None = None
+    recorder: EventRecorder | None = None
+    elector: LeaderElector | None = None
     leading: asyncio.Event | None = None
-
-    def enqueue(self, key: Key) -> None:
-        self.queue.add(key)
-        BACKLOG.set(len(self.queue))
+    _caches: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         options = self.options
-        self.controller = Controller(options.connection)
+        self.clients = clients = ApiClients(options.connection)
+        # Followers fill their caches too, so a takeover acts at once, with no relist.
+        self.cache = Cache(clients, options.namespaces, on_change=self.queue.add)
+        self.recorder = EventRecorder(clients.events)
+        self.recorder.start()
+        self.controller = Controller(clients, self.cache, self.recorder)
         self.leading = asyncio.Event()
         if options.leader_election is None:
             self.leading.set()
             LEADER.set(1)
         else:
-            leases = AsyncLeaseClient(options.connection, http=self.controller.http)
             self.elector = LeaderElector(
-                leases, options.leader_election, on_change=self._leadership, on_lost=_stop_now
-            )
+                clients.leases, options.leader_election, on_change=self._leadership,
+                on_lost=_stop_now,
+            )  # fmt: skip
             self.tasks.append(asyncio.create_task(self.elector.run()))
+        self._caches = [asyncio.create_task(i.run()) for i in self.cache.informers]
+        self.tasks += self._caches
         self.tasks += [
             asyncio.create_task(self.queue.work(self._reconcile)) for _ in range(options.workers)
         ]
-        await self.probes.start(options.health_address, options.metrics_address, self._ready)
+        await self.probes.start(
+            options.health_address, options.metrics_address, self._ready, self._healthy
+        )
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -86,8 +104,10 @@ class Runtime:
             await self.elector.release()
         self.queue.close()
         await self.probes.stop()
-        if self.controller is not None:
-            await self.controller.close()
+        if self.recorder is not None:
+            await self.recorder.stop()
+        if self.clients is not None:
+            await self.clients.close()
 
     def _leadership(self, leading: bool) -> None:
         assert self.leading is not None
@@ -97,8 +117,9 @@ class Runtime:
 
     async def _reconcile(self, key: Key) -> float | None:
         assert self.controller is not None and self.leading is not None
+        assert self.cache is not None
+        await self.cache.wait_synced()  # never act on a partial view of the cluster
         await self.leading.wait()  # followers queue keys but never act on them
-        BACKLOG.set(len(self.queue))
         started = time.monotonic()
         try:
             again = await self.controller.reconcile(key)
@@ -113,16 +134,16 @@ class Runtime:
         return again
 
     async def _ready(self) -> bool:
-        """Ready once kopf's watches run and the API server answers us (RBAC included)."""
-        if not self.kopf_ready.is_set() or self.controller is None:
-            return False
-        scope = self.options.namespaces[0] if self.options.namespaces else None
-        try:
-            await self.controller.reactive_jobs.list(scope, limit=1)
-        except (ApiError, httpx.HTTPError) as error:
-            log.warning("not ready: %s", error)
-            return False
-        return True
+        """Ready once kopf runs and every cache has listed and is watching now."""
+        cache = self.cache
+        return (
+            self.kopf_ready.is_set() and cache is not None and cache.synced() and cache.watching()
+        )
+
+    async def _healthy(self) -> bool:
+        """Unhealthy only if a cache loop has ended: it retries forever, so that is a bug the
+        kubelet should answer with a restart. An API outage is not (readiness shows it)."""
+        return not any(task.done() for task in self._caches)
 
 
 def _stop_now() -> None:

@@ -4,14 +4,26 @@
   worked on again afterwards (so no update is lost and no two reconciles race).
 - Adding a key that is already waiting does nothing (bursts of events collapse into one run).
 - Failures come back after an exponential backoff per key, reset by a success.
+- A run that asks for no further look cancels a pending requeue of its key: it already saw
+  the state that timer was waiting for.
+Metrics use client-go's names (workqueue_depth, _adds_total, _queue_duration_seconds...).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from .metrics import (
+    WORKQUEUE_ADDS,
+    WORKQUEUE_DEPTH,
+    WORKQUEUE_RETRIES,
+    WORKQUEUE_WAIT,
+    WORKQUEUE_WORK,
+)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -32,20 +44,27 @@ class Backoff:
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self, backoff: Backoff | None = None) -> None:
+    def __init__(self, backoff: Backoff | None = None, name: str = "reactivejob") -> None:
         self._ready: asyncio.Queue[K] = asyncio.Queue()
-        self._queued: set[K] = set()
+        self._queued: dict[K, float] = {}  # key -> when it was queued
         self._active: set[K] = set()
         self._dirty: set[K] = set()
         self._timers: dict[K, asyncio.TimerHandle] = {}
         self.backoff = backoff or Backoff()
+        self._depth = WORKQUEUE_DEPTH.labels(name)
+        self._adds = WORKQUEUE_ADDS.labels(name)
+        self._retries = WORKQUEUE_RETRIES.labels(name)
+        self._wait = WORKQUEUE_WAIT.labels(name)
+        self._work = WORKQUEUE_WORK.labels(name)
 
     def add(self, key: K) -> None:
+        self._adds.inc()
         if key in self._active:
             self._dirty.add(key)
         elif key not in self._queued:
-            self._queued.add(key)
+            self._queued[key] = time.monotonic()
             self._ready.put_nowait(key)
+            self._depth.set(len(self._queued))
 
     def add_after(self, key: K, delay: float) -> None:
         """Add ``key`` after ``delay`` seconds; an earlier pending timer for it wins."""
@@ -69,19 +88,25 @@ class WorkQueue(Generic[K]):
         an exception retries it with backoff."""
         while True:
             key = await self._ready.get()
-            self._queued.discard(key)
+            started = time.monotonic()
+            self._wait.observe(started - self._queued.pop(key, started))
+            self._depth.set(len(self._queued))
             self._active.add(key)
             try:
                 again = await handle(key)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self._retries.inc()
                 self.add_after(key, self.backoff.next(key))
             else:
                 self.backoff.forget(key)
                 if again is not None:
                     self.add_after(key, again)
+                elif (timer := self._timers.pop(key, None)) is not None:
+                    timer.cancel()
             finally:
+                self._work.observe(time.monotonic() - started)
                 self._active.discard(key)
                 if key in self._dirty:
                     self._dirty.discard(key)

@@ -17,13 +17,14 @@ from ._errors import (
     NotFound,
     error_from_status,
 )
-from .wire import Patch, PatchType, WatchEvent
+from .wire import EventType, Patch, PatchType, WatchEvent
 
 __all__ = [
     "AlreadyExists",
     "ApiError",
     "Conflict",
     "Connection",
+    "EventType",
     "Expired",
     "Forbidden",
     "Invalid",

@@ -79,7 +79,7 @@ def error_for(status: int, text: str) -> ApiError:
     return error_from_status(status, parsed)
 
 
-def watch_event(line: str | bytes, model: type[T]) -> WatchEvent[T] | None:
+def watch_event(line: str | bytes) -> tuple[EventType, dict[str, Any]] | None:
     """Parse one line of a watch stream; an ERROR event (e.g. 410 Gone) is raised."""
     if not line or not line.strip():
         return None
@@ -87,4 +87,4 @@ def watch_event(line: str | bytes, model: type[T]) -> WatchEvent[T] | None:
     if event.get("type") == "ERROR":
         status = event.get("object") or {}
         raise error_from_status(int(status.get("code") or 500), status)
-    return WatchEvent(type=event["type"], object=model.model_validate(event["object"]))
+    return event["type"], event["object"]

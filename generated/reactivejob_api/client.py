@@ -15,7 +15,7 @@ from typing import Any, Generic, Self, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from typedkube import Connection, Patch, PatchType, WatchEvent
+from typedkube import Connection, EventType, Patch, PatchType, WatchEvent
 from typedkube.wire import CONTENT_TYPES, body_of, error_for, name_and_namespace, query, watch_event
 from .models import ReactiveJob, ReactiveJobList, Job, JobList, Event, EventList, Lease, LeaseList
 
@@ -120,15 +120,34 @@ class ResourceClient(Generic[T, L]):
         continue_: str | None = None,
     ) -> L:
         """Objects in ``namespace``, or in all namespaces when it is None."""
+        return self.list_model.model_validate(
+            self.list_json(
+                namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                limit=limit,
+                continue_=continue_,
+            )
+        )
+
+    def list_json(
+        self,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of the list exactly as the server sent it (caches keep what they need)."""
         params = query(
             label_selector=label_selector,
             field_selector=field_selector,
             limit=limit,
             continue_=continue_,
         )
-        return self.list_model.model_validate(
-            self._request("GET", self._path(namespace), params=params)
-        )
+        answer: dict[str, Any] = self._request("GET", self._path(namespace), params=params)
+        return answer
 
     def watch(
         self,
@@ -141,6 +160,27 @@ class ResourceClient(Generic[T, L]):
         allow_bookmarks: bool = False,
     ) -> Iterator[WatchEvent[T]]:
         """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
+        for kind, raw in self.watch_json(
+            namespace,
+            resource_version=resource_version,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            timeout_seconds=timeout_seconds,
+            allow_bookmarks=allow_bookmarks,
+        ):
+            yield WatchEvent(type=kind, object=self.model.model_validate(raw))
+
+    def watch_json(
+        self,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        allow_bookmarks: bool = False,
+    ) -> Iterator[tuple[EventType, dict[str, Any]]]:
+        """Like ``watch``, but each object exactly as the server sent it."""
         params = query(
             watch=True,
             resource_version=resource_version,
@@ -155,7 +195,7 @@ class ResourceClient(Generic[T, L]):
             if response.status_code >= 400:
                 raise error_for(response.status_code, response.read().decode())
             for line in response.iter_lines():
-                event = watch_event(line, self.model)
+                event = watch_event(line)
                 if event is not None:
                     yield event
 

@@ -1,0 +1,170 @@
+"""What the operator knows of the cluster: ReactiveJobs and their Jobs, kept current by watches.
+
+Reconciles read only this. Each entry keeps what decisions need and no more:
+- a Job without its pod template and managedFields (the template can be 100s of KB);
+- a ReactiveJob with its metadata and status, the hash of its job template, and the template
+  itself only when it is small. A large template is fetched when a Job must be made from it,
+  so memory does not grow with template size while the common case costs no extra call.
+Jobs are indexed by the ReactiveJob that made them (namespace and controller-name label), which
+also finds the Jobs of a ReactiveJob that is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reactivejob_api import ReactiveJob
+from reactivejob_api.models import Job
+
+from .clients import ApiClients
+from .informer import Informer, Key
+from .naming import LABEL_CONTROLLER_NAME, template_hash
+
+log = logging.getLogger("reactivejob")
+
+# A template up to this size (its JSON) stays in the cache; larger ones are fetched on create.
+TEMPLATE_KEPT_UP_TO = 16 * 1024
+# The whole object again, as the last kubectl client-side apply sent it: never needed here.
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+@dataclass(frozen=True)
+class CachedReactiveJob:
+    object: ReactiveJob  # metadata (trimmed) and status; spec.jobTemplate left empty
+    template_hash: str
+    template: dict[str, Any] | None  # the stored spec.jobTemplate when small, else None
+    resource_version: str
+
+
+def reactive_job_entry(raw: dict[str, Any], *, keep_template: bool = False) -> CachedReactiveJob:
+    spec = dict(raw.get("spec") or {})
+    template = spec.pop("jobTemplate", None) or {}
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    kept = keep_template or len(text) <= TEMPLATE_KEPT_UP_TO
+    meta = _trimmed(raw.get("metadata") or {})
+    obj = ReactiveJob.model_validate({**raw, "metadata": meta, "spec": {**spec, "jobTemplate": {}}})
+    return CachedReactiveJob(
+        object=obj,
+        template_hash=template_hash(template),
+        template=template if kept else None,
+        resource_version=meta.get("resourceVersion", ""),
+    )
+
+
+def job_entry(raw: dict[str, Any]) -> Job:
+    spec = {k: v for k, v in (raw.get("spec") or {}).items() if k != "template"}
+    # The model requires a pod template; an empty one stands for "not kept".
+    return Job.model_validate(
+        {**raw, "metadata": _trimmed(raw.get("metadata") or {}), "spec": {**spec, "template": {}}}
+    )
+
+
+def _trimmed(meta: dict[str, Any]) -> dict[str, Any]:
+    trimmed = {k: v for k, v in meta.items() if k != "managedFields"}
+    annotations = meta.get("annotations")
+    if annotations and _LAST_APPLIED in annotations:
+        trimmed["annotations"] = {k: v for k, v in annotations.items() if k != _LAST_APPLIED}
+    return trimmed
+
+
+class Cache:
+    """One informer per kind and watched namespace (or one per kind for all namespaces)."""
+
+    def __init__(
+        self, clients: ApiClients, namespaces: Sequence[str], on_change: Callable[[Key], None]
+    ) -> None:
+        self._on_change = on_change
+        scopes: list[str | None] = list(namespaces) or [None]
+        self._reactive_jobs = {ns: self._reactive_job_informer(clients, ns) for ns in scopes}
+        self._jobs = {ns: self._job_informer(clients, ns) for ns in scopes}
+        self._by_owner: dict[Key, dict[str, Job]] = {}  # (namespace, owner name) -> Jobs
+
+    @property
+    def informers(self) -> list[Informer[Any]]:
+        return [*self._reactive_jobs.values(), *self._jobs.values()]
+
+    async def wait_synced(self) -> None:
+        """Until every cache has completed its first list: acting earlier could, on a takeover,
+        miss a Job the Go operator made and create a second one."""
+        await asyncio.gather(*(informer.synced.wait() for informer in self.informers))
+
+    def synced(self) -> bool:
+        return all(informer.synced.is_set() for informer in self.informers)
+
+    def watching(self) -> bool:
+        return all(informer.watching for informer in self.informers)
+
+    def reactive_job(self, key: Key) -> CachedReactiveJob | None:
+        return self._scope(self._reactive_jobs, key[0]).store.get(key)
+
+    def jobs_of_owner(self, key: Key) -> list[Job]:
+        """Jobs labelled as made for the ReactiveJob named ``key``, of any uid."""
+        return list(self._by_owner.get(key, {}).values())
+
+    def reactive_job_keys(self) -> list[Key]:
+        return [key for informer in self._reactive_jobs.values() for key in informer.store]
+
+    @staticmethod
+    def _scope(informers: dict[str | None, Informer[Any]], namespace: str) -> Informer[Any]:
+        return informers.get(namespace) or informers[None]
+
+    def _reactive_job_informer(
+        self, clients: ApiClients, namespace: str | None
+    ) -> Informer[CachedReactiveJob]:
+        api = clients.reactive_jobs
+
+        async def page(token: str | None) -> dict[str, Any]:
+            return await api.list_json(namespace, limit=500, continue_=token)
+
+        def watch(version: str) -> Any:
+            return api.watch_json(
+                namespace, resource_version=version, allow_bookmarks=True, timeout_seconds=300
+            )
+
+        return Informer(
+            "ReactiveJob", page, watch, reactive_job_entry, lambda key, _o, _n: self._on_change(key)
+        )
+
+    def _job_informer(self, clients: ApiClients, namespace: str | None) -> Informer[Job]:
+        api = clients.jobs
+
+        async def page(token: str | None) -> dict[str, Any]:
+            return await api.list_json(
+                namespace, label_selector=LABEL_CONTROLLER_NAME, limit=500, continue_=token
+            )
+
+        def watch(version: str) -> Any:
+            return api.watch_json(
+                namespace,
+                resource_version=version,
+                label_selector=LABEL_CONTROLLER_NAME,  # only ours, filtered by the server
+                allow_bookmarks=True,
+                timeout_seconds=300,
+            )
+
+        return Informer("Job", page, watch, job_entry, self._job_changed)
+
+    def _job_changed(self, key: Key, old: Job | None, new: Job | None) -> None:
+        namespace, name = key
+        log.debug("job %s/%s changed", namespace, name)  # tests check what reached us
+        before, after = _owner_name(old), _owner_name(new)
+        if before is not None:
+            jobs = self._by_owner.get((namespace, before), {})
+            jobs.pop(name, None)
+            if not jobs:
+                self._by_owner.pop((namespace, before), None)
+        if new is not None and after is not None:
+            self._by_owner.setdefault((namespace, after), {})[name] = new
+        for owner in {before, after} - {None}:
+            self._on_change((namespace, str(owner)))
+
+
+def _owner_name(job: Job | None) -> str | None:
+    if job is None or job.metadata is None:
+        return None
+    return (job.metadata.labels or {}).get(LABEL_CONTROLLER_NAME)

@@ -1,0 +1,128 @@
+"""A watch-fed cache of one kind, in the style of client-go's Reflector and SharedInformer.
+
+List (in pages), then watch from the list's resourceVersion with bookmarks, so the watch can
+resume after a timeout or a dropped connection without listing again. Only a 410 Expired (the
+server compacted past our resourceVersion) makes it list again, and that relist replaces the
+store wholesale: an object deleted while we were not watching is reported deleted then, so it
+never stays as a ghost. Errors never end the loop: it retries with capped, jittered backoff,
+for as long as the process runs, because an API server outage (an upgrade) is temporary.
+
+Objects pass through ``transform`` before they are stored, so the store keeps only what
+decisions need (controller-runtime's cache transforms): memory does not grow with pod templates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from reactivejob_api import ApiError, Expired
+from typedkube import EventType
+
+from .metrics import CACHED_OBJECTS, RELISTS, WATCH_RESTARTS
+
+log = logging.getLogger(__name__)
+
+V = TypeVar("V")
+Key = tuple[str, str]  # (namespace, name)
+ListPage = Callable[[str | None], Awaitable[dict[str, Any]]]  # continue token -> one page
+Watch = Callable[[str], AsyncIterator[tuple[EventType, dict[str, Any]]]]  # rv -> events
+Handler = Callable[[Key, Any, Any], None]  # key, old value or None, new value or None
+
+PAGE_SIZE = 500
+WATCH_TIMEOUT = 300  # seconds a watch request may last; the server ends it, we resume at once
+BACKOFF_START, BACKOFF_CAP = 0.2, 30.0
+
+
+@dataclass
+class Informer(Generic[V]):
+    """One kind in one scope (a namespace, or all): ``store`` is what the server has."""
+
+    kind: str  # names the cache in metrics and logs
+    list_page: ListPage
+    watch: Watch
+    transform: Callable[[dict[str, Any]], V]
+    handler: Handler
+    store: dict[Key, V] = field(default_factory=dict)
+    synced: asyncio.Event = field(default_factory=asyncio.Event)  # first list is complete
+    watching: bool = False  # a watch stream is open now (readiness)
+    resource_version: str | None = None
+
+    async def run(self) -> None:
+        backoff = BACKOFF_START
+        while True:
+            try:
+                if self.resource_version is None:
+                    await self._relist()
+                await self._watch_once()
+                backoff = BACKOFF_START  # the server ended a healthy watch: resume from rv
+            except Expired:
+                log.info("%s watch expired at resourceVersion %s: relisting", self.kind,
+                         self.resource_version)  # fmt: skip
+                RELISTS.labels(self.kind).inc()
+                self.resource_version = None
+            except (ApiError, httpx.HTTPError, OSError, ValueError) as error:
+                # ValueError: a stream cut mid-line is not valid JSON. All are transient here.
+                self.watching = False
+                WATCH_RESTARTS.labels(self.kind).inc()
+                log.warning("%s watch failed (%s); retrying in %.1fs", self.kind,
+                            error or type(error).__name__, backoff)  # fmt: skip
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, BACKOFF_CAP)
+            finally:
+                self.watching = False
+
+    async def _relist(self) -> None:
+        fresh: dict[Key, V] = {}
+        token: str | None = None
+        version = ""
+        while True:
+            page = await self.list_page(token)
+            for item in page.get("items") or []:
+                fresh[_key(item)] = self.transform(item)
+            meta = page.get("metadata") or {}
+            version = version or meta.get("resourceVersion", "")  # the snapshot of page one
+            token = meta.get("continue")
+            if not token:
+                break
+        old, self.store = self.store, fresh
+        self.resource_version = version
+        CACHED_OBJECTS.labels(self.kind).set(len(fresh))
+        for key in old.keys() - fresh.keys():
+            self.handler(key, old[key], None)
+        for key, value in fresh.items():
+            if old.get(key) != value:
+                self.handler(key, old.get(key), value)
+        self.synced.set()
+
+    async def _watch_once(self) -> None:
+        assert self.resource_version is not None
+        # Watching from here until the stream fails: a refused connection fails at once, and a
+        # quiet healthy stream sends no events (bookmarks come only about once a minute).
+        self.watching = True
+        async for kind, raw in self.watch(self.resource_version):
+            meta = raw.get("metadata") or {}
+            self.resource_version = meta.get("resourceVersion") or self.resource_version
+            if kind == "BOOKMARK":
+                continue
+            key = _key(raw)
+            old = self.store.get(key)
+            if kind == "DELETED":
+                self.store.pop(key, None)
+                new = None
+            else:
+                new = self.transform(raw)
+                self.store[key] = new
+            CACHED_OBJECTS.labels(self.kind).set(len(self.store))
+            self.handler(key, old, new)
+
+
+def _key(raw: dict[str, Any]) -> Key:
+    meta = raw["metadata"]
+    return meta.get("namespace") or "", meta["name"]
