@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -19,10 +20,10 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 import yaml
 
@@ -77,12 +78,16 @@ class ControlPlane:
         binaries: binaries_module.Binaries | None = None,
         startup_timeout: float = 60.0,
         out: TextIO | None = None,
+        audit_policy: Mapping[str, Any] | None = None,
     ) -> None:
+        """``audit_policy`` (an ``audit.k8s.io/v1`` Policy) turns on the API server's audit log,
+        read back with ``audit_events()``: what the server itself saw each identity do."""
         self._requested_api_port = api_port
         self.controllers = tuple(controllers)
         self._binaries = binaries
         self.startup_timeout = startup_timeout
         self._out = out
+        self.audit_policy = dict(audit_policy) if audit_policy is not None else None
         self.processes: list[ManagedProcess] = []
         self.workdir: Path | None = None
         self.api_port = 0
@@ -162,6 +167,30 @@ class ControlPlane:
         path.write_text(yaml.safe_dump(self._kubeconfig_dict({"token": token})))
         path.chmod(0o600)
         return path
+
+    @property
+    def audit_log(self) -> Path:
+        return self._dir / "audit.log"
+
+    def audit_events(self, user: str | None = None) -> list[dict[str, Any]]:
+        """The audit events written so far (oldest first), optionally only ``user``'s."""
+        if self.audit_policy is None:
+            raise ControlPlaneError(
+                "auditing is off on this control plane", fix="pass audit_policy= to ControlPlane"
+            )
+        try:
+            text = self.audit_log.read_text(errors="replace")
+        except FileNotFoundError:  # nothing matched the policy yet
+            return []
+        events: list[dict[str, Any]] = []
+        for line in text.splitlines(keepends=True):
+            # The server may be mid-write; and a substring test skips decoding other users'.
+            if not line.endswith("\n") or (user is not None and user not in line):
+                continue
+            event = json.loads(line)
+            if user is None or event.get("user", {}).get("username") == user:
+                events.append(event)
+        return events
 
     def check_running(self) -> None:
         """Raise, with the log, if a control-plane process has exited since start."""
@@ -246,10 +275,25 @@ class ControlPlane:
                 # With one loopback apiserver the endpoint reconciler logs an error every 10 s.
                 "--endpoint-reconciler-type=none",
                 f"--cert-dir={self._dir / 'apiserver-certs'}",
+                *self._audit_flags(),
                 "--v=1",
             ],
         )
         self._wait_ready(process, f"{self.server}/readyz", tls=True)
+
+    def _audit_flags(self) -> list[str]:
+        if self.audit_policy is None:
+            return []
+        policy = self._dir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(self.audit_policy))
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            # Each event is written in the request's own goroutine, before the request ends, so
+            # a test that just saw a request finish can find it in the log (batch mode lags).
+            "--audit-log-mode=blocking",
+        ]
 
     def _start_controller_manager(self, binaries: binaries_module.Binaries) -> None:
         process = self._launch(

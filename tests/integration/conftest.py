@@ -17,6 +17,7 @@ from kubernetes import client, config
 from testbed import ControlPlane
 from testbed.harness import JobRunner, install_reactivejob_crd
 from testbed.harness.operator_process import OperatorProcess
+from tests.integration.audit import SERVICE_ACCOUNT_POLICY
 from tests.integration.kube_helpers import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane]:
-    with ControlPlane() as started:
+    # Audited so tests can ask the server what an operator did (tests/integration/audit.py).
+    with ControlPlane(audit_policy=SERVICE_ACCOUNT_POLICY) as started:
         print(f"\ncontrol plane started in {started.startup_seconds:.2f}s at {started.server}")
         yield started
 
