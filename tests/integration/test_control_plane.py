@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -97,6 +98,40 @@ def test_ttl_controller_deletes_a_finished_job(
         timeout=60,
         what="TTL-after-finished deleting the Job",
     )
+
+
+def test_the_stand_in_kubelet_runs_no_suspended_job(
+    kube: client.ApiClient, namespace: str, job_runner: JobRunner
+) -> None:
+    batch = client.BatchV1Api(kube)
+
+    def job(name: str, *, suspend: bool) -> Any:
+        return {
+            "metadata": {"name": name, "annotations": {OUTCOME_ANNOTATION: COMPLETE}},
+            "spec": {
+                "suspend": suspend,
+                "template": {
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}
+                },
+            },
+        }
+
+    def status(name: str) -> client.V1JobStatus:
+        found = batch.read_namespaced_job_status(name, namespace).status
+        assert found is not None
+        return found
+
+    def finished(name: str) -> bool:
+        return any(c.type == COMPLETE and c.status == "True" for c in status(name).conditions or [])
+
+    batch.create_namespaced_job(namespace, job("held", suspend=True))
+    # A neighbour created after it: once it is finished, the runner has seen both.
+    batch.create_namespaced_job(namespace, job("free", suspend=False))
+    eventually(lambda: finished("free"), what="the unsuspended neighbour finishing")
+    held = status("held")
+    assert not held.conditions and not held.start_time  # untouched while suspended
+    batch.patch_namespaced_job("held", namespace, {"spec": {"suspend": False}})
+    eventually(lambda: finished("held"), what="the resumed Job finishing")
 
 
 def test_foreground_deletion_completes_through_the_garbage_collector(

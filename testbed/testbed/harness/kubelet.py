@@ -9,10 +9,14 @@ The runner then writes the status the real job controller would: since Kubernete
 server rejects a bare ``Complete=True``, so it sets startTime, completionTime and
 SuccessCriteriaMet before Complete (and FailureTarget before Failed). It is the only fake in the
 test suite; never run the real job controller beside it, it would overwrite the status.
+
+Like a kubelet, it never runs a Job while ``spec.suspend`` is true (it finishes it once the Job
+is resumed), and at rest it is silent: one long watch, no polling.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime
 import functools
@@ -83,6 +87,9 @@ class JobRunner:
         self._namespace = namespace
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-runner", daemon=True)
+        # Status writes run beside the watch, as many kubelets would, so a burst of Jobs is
+        # not finished one round trip at a time.
+        self._writers = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="job-runner")
         self._timers: list[threading.Timer] = []
         self._lock = threading.Lock()
         self._scheduled: set[str] = set()
@@ -96,7 +103,10 @@ class JobRunner:
         with self._lock:
             for timer in self._timers:
                 timer.cancel()
-        self._thread.join(timeout=10)
+        self._writers.shutdown(wait=True, cancel_futures=True)
+        # The watch thread may sit in a quiet stream (a daemon thread; it writes nothing more
+        # once stopped), so it is not waited for long.
+        self._thread.join(timeout=1)
 
     def _run(self) -> None:
         resource_version = ""
@@ -120,9 +130,9 @@ class JobRunner:
                 self._consider(job)
             resource_version = listed["metadata"]["resourceVersion"]
         watcher = watch.Watch()  # type: ignore[no-untyped-call]
-        # Short server-side timeouts so stop() never waits long for the stream to end.
+        # A long-lived watch: at rest the stand-in sends nothing (no polling, no re-watch storm).
         for event in watcher.stream(  # type: ignore[no-untyped-call]
-            lister, resource_version=resource_version, timeout_seconds=2
+            lister, resource_version=resource_version, timeout_seconds=300
         ):
             if self._stop.is_set():
                 break
@@ -140,6 +150,8 @@ class JobRunner:
             outcome not in (COMPLETE, FAILED)
             or _is_finished(job)
             or "deletionTimestamp" in metadata
+            or (job.get("spec") or {}).get("suspend")  # a suspended Job starts no Pods
+            or self._stop.is_set()
         ):
             return
         with self._lock:
@@ -148,17 +160,22 @@ class JobRunner:
             self._scheduled.add(metadata["uid"])
         delay = float(annotations.get(DELAY_ANNOTATION) or 0)
         namespace, name = metadata["namespace"], metadata["name"]
-        # Like a kubelet, mark the Job started at once; finish it after the asked delay.
         start_time = (job.get("status") or {}).get("startTime") or _now()
-        self._patch_status(namespace, name, {"startTime": start_time, "active": 1})
-        timer = threading.Timer(
-            delay,
-            lambda: self._patch_status(namespace, name, finished_status(outcome, start_time)),
-        )
+        finished = finished_status(outcome, start_time)
+        if not delay:  # started and finished in one write, as a Pod that exits at once
+            self._submit(namespace, name, finished)
+            return
+        # Like a kubelet, mark the Job started at once; finish it after the asked delay.
+        self._submit(namespace, name, {"startTime": start_time, "active": 1})
+        timer = threading.Timer(delay, self._submit, (namespace, name, finished))
         timer.daemon = True
         with self._lock:
             self._timers.append(timer)
         timer.start()
+
+    def _submit(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # stopped meanwhile: the pool takes no more
+            self._writers.submit(self._patch_status, namespace, name, status)
 
     def _patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         with contextlib.suppress(ApiException):  # the Job may be gone already
