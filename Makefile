@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help dev generate check-generate update-kube-openapi binaries test unit lint types demo bench mutate clean
+.PHONY: help dev generate check-generate update-kube-openapi binaries test unit lint types demo bench soak mutate clean
 
 help:
 	@echo "make test                 - the whole suite (lint, types, generate-check, tests) via tox"
@@ -12,6 +12,7 @@ help:
 	@echo "make update-kube-openapi  - refresh schema/kubernetes from the pinned kube-apiserver"
 	@echo "make binaries             - build (once) etcd, kube-apiserver, kube-controller-manager, helm"
 	@echo "make bench                - print start-up and reconcile latency/throughput figures"
+	@echo "make soak                 - the API server down 10 minutes under a running operator (not in CI)"
 	@echo "make mutate               - mutation testing of the pure reconcile core (not in CI)"
 
 $(BIN)/activate:
@@ -59,7 +60,10 @@ demo: dev binaries
 	$(BIN)/reactivejob-demo
 
 bench: dev binaries
-	$(BIN)/python benchmarks/reconcile.py --count 200
+	$(BIN)/python benchmarks/reconcile.py --count 1000 --memory
+
+soak: dev binaries
+	$(BIN)/python benchmarks/soak.py --minutes 10
 
 # Mutants of reconcile.py, status.py, naming.py, desired.py against tests/unit (pyproject's
 # [tool.mutmut]); a survivor is a behaviour no unit test pins down.

@@ -1,23 +1,47 @@
-"""Benchmark: control-plane start-up, and create->Job / create->Ready latency and throughput.
+"""Benchmark: the operator against the API floor, on one fresh control plane.
 
 Prints figures; asserts nothing (targets are read by people, behaviour by tests).
 
-    .venv/bin/python benchmarks/reconcile.py --count 200
+    .venv/bin/python benchmarks/reconcile.py --count 1000 [--memory] [--compare CMD]
+
+- floor: what any operator must write per new ReactiveJob (finalizer, Job, status twice),
+  done by 8 client threads, timed in this run;
+- converge: N new ReactiveJobs until all are Ready, then all N templates changed until all are
+  Ready again; each as a multiple of the floor, with p50/p99 from create to Ready;
+- API calls by verb and resource, counted by the API server (audit log of the operator's own
+  ServiceAccount), then the calls in a window at rest;
+- the operator's CPU time and RSS; with --memory also RSS at 10,000 small ReactiveJobs and at
+  1,000 with 100 KB templates;
+- takeover: two replicas, the leader SIGKILLed, until the other leads.
+``--compare CMD`` runs another operator command through the same converge phases; ``{kubeconfig}``
+and ``{namespace}`` in CMD are replaced (e.g. ``--compare "manager --kubeconfig {kubeconfig}"``).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import concurrent.futures
+import contextlib
+import datetime
+import os
+import re
+import shlex
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client, config
 
-from reactivejob_api import Connection, ReactiveJobClient
+from reactivejob.desired import desired_job
+from reactivejob_api import Connection, ReactiveJob, ReactiveJobClient
+from reactivejob_api.client import JobClient
 from testbed import ControlPlane
 from testbed.harness import (
     COMPLETE,
@@ -26,9 +50,34 @@ from testbed.harness import (
     OperatorProcess,
     install_reactivejob_crd,
 )
+from testbed.processes import ManagedProcess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.integration.audit import service_account
 from tests.samples import reactive_job, simple_template
+
+THREADS = 8
+OPERATOR_SA = ("bench-system", "operator")
+COMPARE_SA = ("bench-system", "compare")
+SA_USERS = [f"system:serviceaccount:{ns}:{name}" for ns, name in (OPERATOR_SA, COMPARE_SA)]
+AUDIT_POLICY: dict[str, Any] = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted", "Panic"],
+    "rules": [{"level": "Metadata", "users": SA_USERS}, {"level": "None"}],
+}
+FINALIZER_PATCH = {"metadata": {"finalizers": ["batch.cs.sap.com/reactivejob-operator"]}}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def in_threads(items: Sequence[Any], work: Callable[[Any], object]) -> float:
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(work, items))
+    return time.monotonic() - started
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -36,73 +85,307 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=100, help="ReactiveJobs to create")
-    args = parser.parse_args()
-    started = time.monotonic()
-    with ControlPlane() as plane, tempfile.TemporaryDirectory() as logs:
-        print(
-            f"control plane start-up: {plane.startup_seconds:.2f}s "
-            f"(process spawn to /readyz, all three components)"
-        )
-        configuration = client.Configuration()
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            str(plane.kubeconfig), client_configuration=configuration
-        )
-        api = client.ApiClient(configuration)
-        install_reactivejob_crd(api)
-        client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": "bench"}))
-        runner = JobRunner(api).start()
-        operator = OperatorProcess(plane.kubeconfig, ["bench"], Path(logs) / "operator").start()
-        jobs = ReactiveJobClient(Connection.from_kubeconfig(plane.kubeconfig))
-        created: dict[str, float] = {}
-        job_seen: dict[str, float] = {}
-        ready: dict[str, float] = {}
-        done = threading.Event()
+class Clients(threading.local):
+    """One HTTP connection per thread, as 8 independent clients would have."""
 
-        def watch() -> None:
-            for event in jobs.watch("bench", timeout_seconds=300):
-                obj = event.object
-                assert obj.metadata is not None
-                name, status = obj.metadata.name or "", obj.status
-                if status and status.current_job_name and name not in job_seen:
-                    job_seen[name] = time.monotonic()
-                if status and status.state == "Ready" and name not in ready:
-                    ready[name] = time.monotonic()
-                if len(ready) == args.count:
-                    done.set()
-                    return
+    def __init__(self, connection: Connection) -> None:
+        self.reactive_jobs = ReactiveJobClient(connection)
+        self.jobs = JobClient(connection)
 
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        time.sleep(0.5)
-        burst = time.monotonic()
-        for index in range(args.count):
-            name = f"bench-{index:05d}"
-            created[name] = time.monotonic()
-            jobs.create(
-                reactive_job(name, simple_template(**{OUTCOME_ANNOTATION: COMPLETE}), "bench")
+
+def measure_floor(connection: Connection, count: int) -> float:
+    """The four writes per ReactiveJob that any operator must make, with nothing else."""
+    clients = Clients(connection)
+    names = [f"floor-{i:05d}" for i in range(count)]
+    template = simple_template()
+    made: dict[str, ReactiveJob] = {}
+
+    def create(name: str) -> None:
+        made[name] = clients.reactive_jobs.create(reactive_job(name, template, "floor"))
+
+    in_threads(names, create)
+
+    def writes(name: str) -> None:
+        clients.reactive_jobs.patch(name, "floor", FINALIZER_PATCH)
+        job = desired_job(made[name], template, "0" * 64)
+        clients.jobs.create(job)
+        current = job.metadata.name if job.metadata else None
+        for state in ("Processing", "Ready"):
+            status = {"observedGeneration": 1, "state": state, "currentJobName": current}
+            clients.reactive_jobs.patch_status(name, "floor", {"status": status})
+
+    return in_threads(names, writes)
+
+
+@dataclass
+class Converged:
+    seconds: float
+    latencies: list[float]
+
+
+class ReadyWatch:
+    """Records, from a watch, when each ReactiveJob of a namespace is Ready at a generation."""
+
+    def __init__(self, connection: Connection, namespace: str) -> None:
+        self.client = ReactiveJobClient(connection)
+        self.namespace = namespace
+        self.ready: dict[tuple[str, int], float] = {}
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):  # the control plane going away at the end
+            self._watch()
+
+    def _watch(self) -> None:
+        # Raw JSON, not models: the harness shares the two cores with what it measures.
+        version = self.client.list_json(self.namespace, limit=1)["metadata"]["resourceVersion"]
+        while not self._stop:
+            stream = self.client.watch_json(
+                self.namespace, resource_version=version, timeout_seconds=60
             )
-        done.wait(timeout=600)
-        finished = time.monotonic()
-        to_job = [job_seen[n] - created[n] for n in created if n in job_seen]
-        to_ready = [ready[n] - created[n] for n in created if n in ready]
-        print(f"ReactiveJobs: {args.count} created in a burst, {len(ready)} Ready")
-        for label, values in (
-            ("create -> Job created (status)", to_job),
-            ("create -> Ready", to_ready),
-        ):
-            if values:
-                print(
-                    f"{label}: p50 {statistics.median(values) * 1000:.0f} ms, "
-                    f"p95 {percentile(values, 0.95) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms"
-                )
-        print(f"throughput: {len(ready) / (finished - burst):.1f} ReactiveJobs/s to Ready")
+            for _, obj in stream:
+                meta, status = obj["metadata"], obj.get("status") or {}
+                version = meta["resourceVersion"]
+                generation = meta.get("generation", 0)
+                ready = status.get("state") == "Ready"
+                if ready and status.get("observedGeneration") == generation:
+                    self.ready.setdefault((meta["name"], generation), time.monotonic())
+
+    def wait(self, names: list[str], generation: int, timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all((n, generation) in self.ready for n in names):
+                return max(self.ready[(n, generation)] for n in names)
+            time.sleep(0.05)
+        missing = sum((n, generation) not in self.ready for n in names)
+        raise TimeoutError(f"{missing} of {len(names)} not Ready at generation {generation}")
+
+
+def converge_new(
+    connection: Connection, watch: ReadyWatch, names: list[str], template: dict[str, Any]
+) -> Converged:
+    clients = Clients(connection)
+    started: dict[str, float] = {}
+
+    def create(name: str) -> None:
+        started[name] = time.monotonic()
+        clients.reactive_jobs.create(reactive_job(name, template, watch.namespace))
+
+    first = time.monotonic()
+    in_threads(names, create)
+    last = watch.wait(names, 1, timeout=900)
+    return Converged(last - first, [watch.ready[(n, 1)] - started[n] for n in names])
+
+
+def converge_changed(connection: Connection, watch: ReadyWatch, names: list[str]) -> Converged:
+    clients = Clients(connection)
+    started: dict[str, float] = {}
+    patch = {"spec": {"jobTemplate": {"metadata": {"annotations": {"bench/rev": "2"}}}}}
+
+    def change(name: str) -> None:
+        started[name] = time.monotonic()
+        clients.reactive_jobs.patch(name, watch.namespace, patch)
+
+    first = time.monotonic()
+    in_threads(names, change)
+    last = watch.wait(names, 2, timeout=900)
+    return Converged(last - first, [watch.ready[(n, 2)] - started[n] for n in names])
+
+
+def process_usage(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) and RSS in MB of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    rss = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return cpu, (int(rss.group(1)) / 1024 if rss else 0.0)
+
+
+def calls(plane: ControlPlane, user: str, since: float, until: float) -> collections.Counter[str]:
+    """Requests by verb and resource the API server received from ``user`` in [since, until)
+    (monotonic times, mapped to the wall clock the audit log uses)."""
+    offset = time.time() - time.monotonic()
+    counted: collections.Counter[str] = collections.Counter()
+    for event in plane.audit_events(user):
+        when = datetime.datetime.fromisoformat(event["requestReceivedTimestamp"]).timestamp()
+        if since + offset <= when < until + offset:
+            ref = event.get("objectRef", {})
+            resource = ref.get("resource", "?") + (
+                f"/{ref['subresource']}" if ref.get("subresource") else ""
+            )
+            counted[f"{event['verb']} {resource}"] += 1
+    return counted
+
+
+def show_calls(title: str, counted: collections.Counter[str]) -> None:
+    say(f"  {title}: {sum(counted.values())} calls")
+    for key, number in sorted(counted.items(), key=lambda kv: -kv[1]):
+        say(f"    {number:6d}  {key}")
+
+
+@dataclass(frozen=True)
+class Bench:
+    plane: ControlPlane
+    admin: Connection
+    api: client.ApiClient
+    count: int
+    floor: float
+    rest: float
+
+
+def run_operator_phases(bench: Bench, label: str, user: str, start: Callable[[str], int]) -> None:
+    """One operator (``start`` launches it on a namespace, returns its pid) through the phases."""
+    plane, admin, api, count, floor, rest = (
+        bench.plane, bench.admin, bench.api, bench.count, bench.floor, bench.rest,
+    )  # fmt: skip
+    namespace = f"bench-{label}"
+    client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": namespace}))
+    runner = JobRunner(api, namespace).start()
+    pid = start(namespace)
+    watch = ReadyWatch(admin, namespace)
+    names = [f"rj-{i:05d}" for i in range(count)]
+    cpu_before, _ = process_usage(pid)
+    began = time.monotonic()
+    new = converge_new(admin, watch, names, simple_template(**{OUTCOME_ANNOTATION: COMPLETE}))
+    after_new = time.monotonic()
+    cpu_new, rss_new = process_usage(pid)
+    changed = converge_changed(admin, watch, names)
+    after_changed = time.monotonic()
+    cpu_changed, rss = process_usage(pid)
+    say(f"\n== {label}: {count} ReactiveJobs")
+    for title, result in (("new, all Ready", new), ("templates changed, all Ready again", changed)):
+        say(
+            f"  {title}: {result.seconds:.1f}s = {result.seconds / floor:.2f}x floor; "
+            f"create -> Ready p50 {statistics.median(result.latencies) * 1000:.0f} ms, "
+            f"p99 {percentile(result.latencies, 0.99) * 1000:.0f} ms"
+        )
+    each = (cpu_new - cpu_before) / count * 1000
+    say(f"  CPU: {cpu_new - cpu_before:.1f}s for the new ones ({each:.1f} ms each), "
+        f"{cpu_changed - cpu_new:.1f}s for the changes")  # fmt: skip
+    say(f"  RSS: {rss_new:.0f} MB after the new ones, {rss:.0f} MB after the changes")
+    show_calls("API calls for the new ones", calls(plane, user, began, after_new))
+    show_calls("API calls for the changes", calls(plane, user, after_new, after_changed))
+    time.sleep(5)  # let the last status writes and events settle
+    quiet = time.monotonic()
+    time.sleep(rest)
+    show_calls(
+        f"API calls at rest ({rest:.0f}s window)", calls(plane, user, quiet, time.monotonic())
+    )
+    runner.stop()
+
+
+def memory(
+    plane: ControlPlane, admin: Connection, api: client.ApiClient, kubeconfig: Path, logs: Path
+) -> None:
+    say("\n== memory")
+    big = simple_template(**{OUTCOME_ANNOTATION: COMPLETE})
+    big["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": f"SETTING_{i:04d}", "value": "x" * 90} for i in range(1000)
+    ]  # about 100 KB of JSON
+    for label, count, template in (
+        ("10,000 small", 10_000, simple_template(**{OUTCOME_ANNOTATION: COMPLETE})),
+        ("1,000 with 100 KB templates", 1_000, big),
+    ):
+        namespace = f"mem-{count}"
+        client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": namespace}))
+        runner = JobRunner(api, namespace).start()
+        operator = OperatorProcess(kubeconfig, [namespace], logs / namespace).start(timeout=60)
+        assert operator.process is not None
+        watch = ReadyWatch(admin, namespace)
+        result = converge_new(admin, watch, [f"rj-{i:05d}" for i in range(count)], template)
+        _, rss = process_usage(operator.process.pid)
+        say(f"  {label}: all Ready in {result.seconds:.1f}s; operator RSS {rss:.0f} MB")
         operator.stop()
         runner.stop()
-        jobs.close()
-    print(f"total wall time: {time.monotonic() - started:.1f}s")
+
+
+def takeover(kubeconfig: Path, api: client.ApiClient, logs: Path) -> None:
+    namespace = "bench-ha"
+    client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": namespace}))
+    election = ["--leader-elect", f"--leader-election-namespace={namespace}",
+                "--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5"]  # fmt: skip
+    pair = [
+        OperatorProcess(kubeconfig, [namespace], logs / f"ha-{n}", election).start() for n in "ab"
+    ]
+
+    def leads(operator: OperatorProcess) -> bool:
+        with contextlib.suppress(OSError):
+            return "reactivejob_operator_leader 1.0" in operator.metrics()
+        return False
+
+    while not any(leads(op) for op in pair):
+        time.sleep(0.1)
+    leader = next(op for op in pair if leads(op))
+    other = next(op for op in pair if op is not leader)
+    leader.kill()
+    killed = time.monotonic()
+    while not leads(other):
+        time.sleep(0.05)
+    say(f"\n== takeover: the follower leads {time.monotonic() - killed:.1f}s after SIGKILL "
+        "of the leader (lease duration 4 s, retry period 0.5 s)")  # fmt: skip
+    other.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=1000, help="ReactiveJobs per phase")
+    parser.add_argument("--rest-seconds", type=float, default=60, help="the at-rest window")
+    parser.add_argument("--memory", action="store_true", help="also RSS at 10,000 and at 100 KB")
+    parser.add_argument("--compare", metavar="CMD", help="another operator to run the same way")
+    parser.add_argument("--workers", type=int, help="our operator's --workers")
+    args = parser.parse_args()
+    started = time.monotonic()
+    with ControlPlane(audit_policy=AUDIT_POLICY) as plane, tempfile.TemporaryDirectory() as folder:
+        logs = Path(folder)
+        say(f"control plane start-up: {plane.startup_seconds:.2f}s")
+        configuration = client.Configuration()
+        config.load_kube_config(str(plane.kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+        configuration.connection_pool_maxsize = 4 * THREADS
+        api = client.ApiClient(configuration)
+        install_reactivejob_crd(api)
+        for namespace in ("floor", "bench-system"):
+            client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": namespace}))
+        admin = Connection.from_kubeconfig(plane.kubeconfig)
+        floor = measure_floor(admin, args.count)
+        say(f"floor: {floor:.2f}s for {args.count} x 4 writes by {THREADS} threads "
+            f"({args.count * 4 / floor:.0f} writes/s)")  # fmt: skip
+        with contextlib.ExitStack() as stack:
+            kubeconfig, user = stack.enter_context(service_account(plane, api, *OPERATOR_SA))
+            extra = [f"--workers={args.workers}"] if args.workers else []
+
+            def ours(namespace: str) -> int:
+                operator = OperatorProcess(
+                    kubeconfig, [namespace], logs / "ours", [*extra, "--log-level=INFO"]
+                )
+                stack.callback(operator.stop)
+                operator.start(timeout=60)
+                assert operator.process is not None
+                return operator.process.pid
+
+            bench = Bench(plane, admin, api, args.count, floor, args.rest_seconds)
+            run_operator_phases(bench, "ours", user, ours)
+            if args.compare:
+                other_config, other_user = stack.enter_context(
+                    service_account(plane, api, *COMPARE_SA)
+                )
+
+                def theirs(namespace: str) -> int:
+                    argv = shlex.split(
+                        args.compare.format(kubeconfig=other_config, namespace=namespace)
+                    )
+                    process = ManagedProcess("compared", argv, logs / "compared.log")
+                    stack.callback(process.stop)
+                    time.sleep(3)  # no common readiness signal across operators
+                    return process.pid
+
+                run_operator_phases(bench, "compared", other_user, theirs)
+            if args.memory:
+                memory(plane, admin, api, kubeconfig, logs)
+            takeover(kubeconfig, api, logs)
+    say(f"\ntotal wall time: {time.monotonic() - started:.0f}s")
     return 0
 
 

@@ -12,7 +12,6 @@ also finds the Jobs of a ReactiveJob that is gone.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from reactivejob_api.models import Job
 
 from .clients import ApiClients
 from .informer import Informer, Key
-from .naming import LABEL_CONTROLLER_NAME, template_hash
+from .naming import LABEL_CONTROLLER_NAME, canonical_json, digest_of
 
 log = logging.getLogger("reactivejob")
 
@@ -41,22 +40,39 @@ class CachedReactiveJob:
     resource_version: str
 
 
-def reactive_job_entry(raw: dict[str, Any], *, keep_template: bool = False) -> CachedReactiveJob:
+def reactive_job_entry(
+    raw: dict[str, Any], previous: CachedReactiveJob | None = None, *, keep_template: bool = False
+) -> CachedReactiveJob:
     spec = dict(raw.get("spec") or {})
     template = spec.pop("jobTemplate", None) or {}
-    text = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    kept = keep_template or len(text) <= TEMPLATE_KEPT_UP_TO
     meta = _trimmed(raw.get("metadata") or {})
     obj = ReactiveJob.model_validate({**raw, "metadata": meta, "spec": {**spec, "jobTemplate": {}}})
+    reusable = (
+        previous is not None
+        and _generation_of(previous) == meta.get("generation")
+        and (previous.template is not None or not keep_template)
+    )
+    if reusable and previous is not None:
+        # The spec (so the template) changes only with the generation: status and metadata
+        # updates, most events, need no new hash.
+        digest, kept_template = previous.template_hash, previous.template
+    else:
+        text = canonical_json(template)  # once: it gives both the hash and the size
+        digest = digest_of(text)
+        kept_template = template if keep_template or len(text) <= TEMPLATE_KEPT_UP_TO else None
     return CachedReactiveJob(
         object=obj,
-        template_hash=template_hash(template),
-        template=template if kept else None,
+        template_hash=digest,
+        template=kept_template,
         resource_version=meta.get("resourceVersion", ""),
     )
 
 
-def job_entry(raw: dict[str, Any]) -> Job:
+def _generation_of(entry: CachedReactiveJob) -> int | None:
+    return entry.object.metadata.generation if entry.object.metadata else None
+
+
+def job_entry(raw: dict[str, Any], previous: Job | None = None) -> Job:
     spec = {k: v for k, v in (raw.get("spec") or {}).items() if k != "template"}
     # The model requires a pod template; an empty one stands for "not kept".
     return Job.model_validate(

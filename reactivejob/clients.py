@@ -7,28 +7,23 @@ that closes them.
 
 from __future__ import annotations
 
-import httpx
-
 from reactivejob_api import AsyncReactiveJobClient, Connection
 from reactivejob_api.aio import AsyncEventClient, AsyncJobClient, AsyncLeaseClient
+from typedkube.aio import session_for
 
 # Reconciles run concurrently and each watch holds a connection for its lifetime.
-_POOL = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+_CONNECTIONS = 64
 
 
 class ApiClients:
+    """Made inside the running event loop (an aiohttp session needs one)."""
+
     def __init__(self, connection: Connection, timeout: float = 30.0) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=connection.server,
-            verify=connection.ssl_context(),
-            headers=connection.auth_headers(),
-            timeout=timeout,
-            limits=_POOL,
-        )
+        self.http = session_for(connection, timeout, limit=_CONNECTIONS)
         self.reactive_jobs = AsyncReactiveJobClient(connection, http=self.http)
         self.jobs = AsyncJobClient(connection, http=self.http)
         self.events = AsyncEventClient(connection, http=self.http)
         self.leases = AsyncLeaseClient(connection, http=self.http)
 
     async def close(self) -> None:
-        await self.http.aclose()
+        await self.http.close()

@@ -163,7 +163,7 @@ class Controller:
     async def _create(self, job: Job, uid: str) -> str | None:
         """Create the Job; the server's message when it refuses the template, else None."""
         try:
-            await self.clients.jobs.create(job)
+            await self.clients.jobs.create_json(job)  # the answer is not needed: no model built
             JOBS_CREATED.inc()
         except AlreadyExists:
             # Our own earlier attempt (the name is fixed by uid and generation) is fine;
@@ -195,12 +195,10 @@ class Controller:
         log.info("%s/%s: state %s", *key, status.state)
         body = status.model_dump(by_alias=True, exclude_none=True, mode="json")
         with contextlib.suppress(NotFound):
-            updated = await self.clients.reactive_jobs.patch_status(
+            updated = await self.clients.reactive_jobs.patch_status_json(
                 key[1], key[0], {"status": body}
             )
-            self.expectations.wrote(
-                key, updated.metadata.resource_version if updated.metadata else None
-            )
+            self.expectations.wrote(key, updated["metadata"].get("resourceVersion"))
 
     async def _release(self, names: Sequence[str], jobs: dict[str, Job]) -> None:
         for job_name in names:
@@ -228,12 +226,12 @@ class Controller:
             {"op": "add", "path": "/metadata/finalizers", "value": finalizers},
         ]
         try:
-            updated = await client.patch(name, namespace, patch, type="json")
+            updated = await client.patch_json(name, namespace, patch, type="json")
         except NotFound:
             return None
         except Invalid as error:
             raise FinalizersChanged(f"finalizers of {name} changed meanwhile") from error
-        version: str | None = updated.metadata.resource_version if updated.metadata else None
+        version: str | None = updated["metadata"].get("resourceVersion")
         return version
 
 

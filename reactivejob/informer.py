@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import httpx
+import aiohttp
 
 from reactivejob_api import ApiError, Expired
 from typedkube import EventType
@@ -47,7 +47,8 @@ class Informer(Generic[V]):
     kind: str  # names the cache in metrics and logs
     list_page: ListPage
     watch: Watch
-    transform: Callable[[dict[str, Any]], V]
+    # The object as the server sent it, and what the store held for it (to reuse work).
+    transform: Callable[[dict[str, Any], V | None], V]
     handler: Handler
     store: dict[Key, V] = field(default_factory=dict)
     synced: asyncio.Event = field(default_factory=asyncio.Event)  # first list is complete
@@ -67,12 +68,15 @@ class Informer(Generic[V]):
                          self.resource_version)  # fmt: skip
                 RELISTS.labels(self.kind).inc()
                 self.resource_version = None
-            except (ApiError, httpx.HTTPError, OSError, ValueError) as error:
-                # ValueError: a stream cut mid-line is not valid JSON. All are transient here.
+            except Exception as error:
                 self.watching = False
                 WATCH_RESTARTS.labels(self.kind).inc()
-                log.warning("%s watch failed (%s); retrying in %.1fs", self.kind,
-                            error or type(error).__name__, backoff)  # fmt: skip
+                if isinstance(error, (ApiError, aiohttp.ClientError, OSError, ValueError)):
+                    # ValueError: a stream cut mid-line is not valid JSON; OSError covers timeouts.
+                    log.warning("%s watch failed (%s); retrying in %.1fs", self.kind,
+                                error or type(error).__name__, backoff)  # fmt: skip
+                else:  # a bug: say so loudly, but a cache that stops would stall everything
+                    log.exception("%s watch failed unexpectedly; retrying", self.kind)
                 await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, BACKOFF_CAP)
             finally:
@@ -85,7 +89,8 @@ class Informer(Generic[V]):
         while True:
             page = await self.list_page(token)
             for item in page.get("items") or []:
-                fresh[_key(item)] = self.transform(item)
+                key = _key(item)
+                fresh[key] = self.transform(item, self.store.get(key))
             meta = page.get("metadata") or {}
             version = version or meta.get("resourceVersion", "")  # the snapshot of page one
             token = meta.get("continue")
@@ -117,7 +122,7 @@ class Informer(Generic[V]):
                 self.store.pop(key, None)
                 new = None
             else:
-                new = self.transform(raw)
+                new = self.transform(raw, old)
                 self.store[key] = new
             CACHED_OBJECTS.labels(self.kind).set(len(self.store))
             self.handler(key, old, new)

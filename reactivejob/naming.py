@@ -27,7 +27,14 @@ def template_hash(template: Any) -> str:
     Never over a model dump: a model (or our upgrade of it) may add, drop or reorder fields,
     which would change the hash and re-run every Job.
     """
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return digest_of(canonical_json(template))
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest_of(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

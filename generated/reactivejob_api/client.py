@@ -207,12 +207,26 @@ class ResourceClient(Generic[T, L]):
         dry_run: bool = False,
         field_manager: str | None = None,
     ) -> T:
+        return self.model.model_validate(
+            self.create_json(obj, namespace=namespace, dry_run=dry_run, field_manager=field_manager)
+        )
+
+    def create_json(
+        self,
+        obj: T | dict[str, Any],
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
+        """``create``, answering with the object as the server sent it (no model is built)."""
         body = body_of(obj)
         _, resolved = name_and_namespace(body, namespace)
         params = query(dry_run=dry_run, field_manager=field_manager)
-        return self.model.model_validate(
-            self._request("POST", self._path(resolved), params=params, body=body)
+        answer: dict[str, Any] = self._request(
+            "POST", self._path(resolved), params=params, body=body
         )
+        return answer
 
     def replace(
         self,
@@ -258,6 +272,20 @@ class ResourceClient(Generic[T, L]):
         field_manager: str | None = None,
     ) -> T:
         """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
+        return self.model.model_validate(
+            self._patch(name, namespace, patch, type, None, field_manager)
+        )
+
+    def patch_json(
+        self,
+        name: str,
+        namespace: str,
+        patch: Patch,
+        *,
+        type: PatchType = "merge",
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
+        """``patch``, answering with the object as the server sent it (no model is built)."""
         return self._patch(name, namespace, patch, type, None, field_manager)
 
     def patch_status(
@@ -269,6 +297,20 @@ class ResourceClient(Generic[T, L]):
         type: PatchType = "merge",
         field_manager: str | None = None,
     ) -> T:
+        return self.model.model_validate(
+            self._patch(name, namespace, patch, type, "status", field_manager)
+        )
+
+    def patch_status_json(
+        self,
+        name: str,
+        namespace: str,
+        patch: Patch,
+        *,
+        type: PatchType = "merge",
+        field_manager: str | None = None,
+    ) -> dict[str, Any]:
+        """``patch_status``, answering with the object as the server sent it."""
         return self._patch(name, namespace, patch, type, "status", field_manager)
 
     def _patch(
@@ -279,15 +321,15 @@ class ResourceClient(Generic[T, L]):
         type: PatchType,
         subresource: str | None,
         field_manager: str | None,
-    ) -> T:
+    ) -> dict[str, Any]:
         if type not in ("merge", "json"):
             raise ValueError(f"patch type must be 'merge' or 'json', not {type!r}")
         path = self._path(namespace, name, subresource)
         params = query(field_manager=field_manager)
-        answer = self._request(
+        answer: dict[str, Any] = self._request(
             "PATCH", path, params=params, body=patch, content_type=CONTENT_TYPES[type]
         )
-        return self.model.model_validate(answer)
+        return answer
 
     def apply(
         self,

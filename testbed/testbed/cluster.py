@@ -89,6 +89,7 @@ class ControlPlane:
         self._out = out
         self.audit_policy = dict(audit_policy) if audit_policy is not None else None
         self.processes: list[ManagedProcess] = []
+        self._launched: dict[str, int] = {}  # starts per component, for log file names
         self.workdir: Path | None = None
         self.api_port = 0
         self.startup_seconds = 0.0
@@ -110,7 +111,7 @@ class ControlPlane:
     def start(self) -> ControlPlane:
         if self._requested_api_port is not None:
             require_free_port(self._requested_api_port, "kube-apiserver")
-        binaries = self._binaries or binaries_module.resolve(out=self._out)
+        binaries = self._binaries = self._binaries or binaries_module.resolve(out=self._out)
         sweep_stale_runs()
         runs_root().mkdir(parents=True, exist_ok=True)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=runs_root()))
@@ -139,6 +140,34 @@ class ControlPlane:
             self.workdir = None
 
     # -- what users of a running control plane need ---------------------------------------
+
+    def stop_apiserver(self) -> None:
+        """Take the API server down (etcd and the data stay), as a control-plane upgrade does."""
+        for process in [p for p in self.processes if p.name == "kube-apiserver"]:
+            process.stop()
+            self.processes.remove(process)
+
+    def start_apiserver(self) -> None:
+        """Bring the API server back on the same port, with the same certificates and data."""
+        assert self._binaries is not None, "start() the control plane first"
+        self._requested_api_port = self.api_port
+        self._start_apiserver(self._binaries)
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to now (what the API server does every 5 minutes), so a
+        watch that resumes from an older resourceVersion must get 410 Expired. Returns the
+        revision compacted to."""
+        revision = int(self._etcd("range", {"key": "AA=="})["header"]["revision"])
+        self._etcd("compaction", {"revision": revision, "physical": True})
+        return revision
+
+    def _etcd(self, call: str, body: dict[str, object]) -> dict[str, Any]:
+        request = urllib.request.Request(  # etcd's JSON gateway for its v3 gRPC API
+            f"{self.etcd_url}/v3/kv/{call}", data=json.dumps(body).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            parsed: dict[str, Any] = json.load(answer)
+            return parsed
 
     @property
     def server(self) -> str:
@@ -226,7 +255,9 @@ class ControlPlane:
         self._service_account = service_account_keys(pki)
 
     def _launch(self, name: str, argv: Sequence[str]) -> ManagedProcess:
-        process = ManagedProcess(name, argv, self._dir / f"{name}.log")
+        self._launched[name] = self._launched.get(name, 0) + 1
+        suffix = f"-{self._launched[name]}" if self._launched[name] > 1 else ""  # restarts
+        process = ManagedProcess(name, argv, self._dir / f"{name}{suffix}.log")
         self.processes.append(process)
         return process
 

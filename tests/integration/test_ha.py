@@ -149,6 +149,13 @@ def test_one_leads_the_other_takes_over_without_duplicates(
     acquired = [r.received for r in writes(followed, "leases") if r.succeeded]
     assert acquired and min(acquired) > killed_at, listed(followed)
     assert all(r.received >= min(acquired) for r in acting(followed)), listed(followed)
+    # Its caches were warm: it listed once at start-up, as a follower, and not again to act.
+    relisted = [
+        r for r in followed
+        if r.verb == "list" and r.resource in ("reactivejobs", "jobs") and r.received > killed_at
+    ]  # fmt: skip
+    assert relisted == [], listed(relisted)
+    assert any(r.verb == "list" and r.resource == "jobs" for r in followed), listed(followed)
 
 
 def test_a_leader_that_loses_its_lease_stops_at_once(

@@ -24,6 +24,7 @@ import logging
 import threading
 from typing import Any
 
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
@@ -178,5 +179,15 @@ class JobRunner:
             self._writers.submit(self._patch_status, namespace, name, status)
 
     def _patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        with contextlib.suppress(ApiException):  # the Job may be gone already
-            self._batch.patch_namespaced_job_status(name, namespace, {"status": status})
+        # As a kubelet would, it keeps trying through an API server restart (for a minute).
+        for _ in range(120):
+            try:
+                self._batch.patch_namespaced_job_status(name, namespace, {"status": status})
+                return
+            except ApiException as error:
+                if error.status < 500:
+                    return  # gone already, or not ours to finish
+            except urllib3.exceptions.HTTPError:
+                pass  # no connection: the API server is restarting
+            if self._stop.wait(0.5):
+                return
