@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 from reactivejob.desired import desired_job
 from reactivejob_api import Connection, ReactiveJob, ReactiveJobClient
 from reactivejob_api.client import JobClient
-from testbed import ControlPlane
+from testbed import ControlPlane, api_client
 from testbed.harness import (
     COMPLETE,
     OUTCOME_ANNOTATION,
@@ -341,10 +341,7 @@ def main() -> int:
     with ControlPlane(audit_policy=AUDIT_POLICY) as plane, tempfile.TemporaryDirectory() as folder:
         logs = Path(folder)
         say(f"control plane start-up: {plane.startup_seconds:.2f}s")
-        configuration = client.Configuration()
-        config.load_kube_config(str(plane.kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
-        configuration.connection_pool_maxsize = 4 * THREADS
-        api = client.ApiClient(configuration)
+        api = api_client(plane.kubeconfig, pool=4 * THREADS)
         install_reactivejob_crd(api)
         for namespace in ("floor", "bench-system"):
             client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": namespace}))

@@ -15,9 +15,9 @@ import time
 import urllib.error
 from pathlib import Path
 
-from kubernetes import client, config
+from kubernetes import client
 
-from testbed import ControlPlane
+from testbed import ControlPlane, api_client
 from testbed.harness import (
     COMPLETE,
     OUTCOME_ANNOTATION,
@@ -46,11 +46,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the API is down")
     args = parser.parse_args()
     with ControlPlane() as plane, tempfile.TemporaryDirectory() as logs:
-        configuration = client.Configuration()
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            str(plane.kubeconfig), client_configuration=configuration
-        )
-        api = client.ApiClient(configuration)
+        api = api_client(plane.kubeconfig)
         install_reactivejob_crd(api)
         client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": "soak"}))
         runner = JobRunner(api, "soak").start()

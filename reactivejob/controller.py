@@ -89,28 +89,35 @@ class Controller:
         if not self.expectations.met(key, entry, {_name(j) for j in owned}):
             log.debug("%s/%s: waiting for the cache to show our last write", *key)
             return EXPECTATION_RECHECK
-        uid = _uid(entry.object)
+        reactive_job = entry.object
+        uid = _uid(reactive_job)
         mine = [j for j in owned if _owner_uid(j) == uid]
         orphans = release_orphans([j for j in owned if _owner_uid(j) != uid]).release
         if log.isEnabledFor(logging.DEBUG):  # what a decision was based on, for tests and triage
             seen = ", ".join(_described(job) for job in mine) or "none"
             log.debug("%s/%s: reconciling generation %s; jobs: %s", *key, _generation(entry), seen)
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        plan = self._decide(entry, mine, now)
+        plan = self._decide(entry, reactive_job, mine, now)
         if plan.fetch_template:
             try:
                 raw = await self.clients.reactive_jobs.get_json(key[1], key[0])
             except NotFound:
                 return None
             entry = reactive_job_entry(raw, keep_template=True)
-            if _uid(entry.object) != uid:
+            reactive_job = entry.object
+            if _uid(reactive_job) != uid:
                 return None  # replaced by a namesake: its own events bring it here
-            plan = self._decide(entry, mine, now)
-        return await self._execute(key, entry.object, plan, {_name(j): j for j in owned}, orphans)
+            plan = self._decide(entry, reactive_job, mine, now)
+        return await self._execute(key, reactive_job, plan, {_name(j): j for j in owned}, orphans)
 
     @staticmethod
-    def _decide(entry: CachedReactiveJob, jobs: Sequence[Job], now: datetime.datetime) -> Plan:
-        return decide(entry.object, entry.template, jobs, now, digest=entry.template_hash)
+    def _decide(
+        entry: CachedReactiveJob,
+        reactive_job: ReactiveJob,
+        jobs: Sequence[Job],
+        now: datetime.datetime,
+    ) -> Plan:
+        return decide(reactive_job, entry.template, jobs, now, digest=entry.template_hash)
 
     async def _execute(
         self,
@@ -189,8 +196,8 @@ class Controller:
 
     async def _write_status(self, key: Key, status: Any) -> None:
         latest = self.cache.reactive_job(key)
-        written = latest.object.status if latest is not None else None
-        if ((written and written.observed_generation) or -1) > (status.observed_generation or -1):
+        written = latest.observed_generation if latest is not None else -1
+        if written > (status.observed_generation or -1):
             return  # the cache holds a status for a newer generation: never write over it
         log.info("%s/%s: state %s", *key, status.state)
         body = status.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -245,8 +252,7 @@ def _described(job: Job) -> str:
 
 
 def _generation(entry: CachedReactiveJob) -> int:
-    meta = entry.object.metadata
-    return (meta.generation if meta else None) or 0
+    return entry.generation
 
 
 def _uid(reactive_job: ReactiveJob) -> str:

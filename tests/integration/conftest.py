@@ -12,9 +12,9 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
-from testbed import ControlPlane
+from testbed import ControlPlane, api_client
 from testbed.harness import JobRunner, install_reactivejob_crd
 from testbed.harness.operator_process import OperatorProcess
 from tests.integration.audit import SERVICE_ACCOUNT_POLICY
@@ -43,11 +43,7 @@ def control_plane() -> Iterator[ControlPlane]:
 @pytest.fixture(scope="session")
 def kube(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
     """An ApiClient with the admin identity (system:masters)."""
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        str(control_plane.kubeconfig), client_configuration=configuration
-    )
-    with client.ApiClient(configuration) as api:
+    with api_client(control_plane.kubeconfig) as api:
         yield api
 
 

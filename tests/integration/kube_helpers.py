@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -152,10 +153,13 @@ class JobAdditions:
     def _run(self) -> None:
         batch, namespace = self.cluster.batch, self.cluster.namespace
         try:
-            listed = batch.list_namespaced_job(namespace, label_selector=LABEL_CONTROLLER_UID)
-            self.added = [as_json(j, self.cluster.api)["metadata"] for j in listed.items]
-            assert listed.metadata is not None
-            version = listed.metadata.resource_version
+            # Unparsed (a urllib3 response), so no client model is built for each Job.
+            answer: Any = batch.list_namespaced_job(
+                namespace, label_selector=LABEL_CONTROLLER_UID, _preload_content=False
+            )
+            listed = json.loads(answer.data)
+            self.added = [job["metadata"] for job in listed["items"]]
+            version = listed["metadata"]["resourceVersion"]
             self._listed.set()
             while True:
                 stream = self._watch.stream(  # type: ignore[no-untyped-call]
@@ -164,9 +168,10 @@ class JobAdditions:
                     label_selector=LABEL_CONTROLLER_UID,
                     resource_version=version,
                     timeout_seconds=60,
+                    deserialize=False,
                 )
                 for event in stream:
-                    job = as_json(event["raw_object"])
+                    job = as_json(event["object"])
                     version = job["metadata"]["resourceVersion"]
                     if event["type"] == "ADDED":
                         self.added.append(job["metadata"])

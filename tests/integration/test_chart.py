@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from testbed import ControlPlane, binaries
+from testbed import ControlPlane, api_client, binaries
 from testbed.harness.kubelet import COMPLETE, FAILED, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from testbed.manifests import install_crds
@@ -485,9 +485,7 @@ def _rendered_rights(documents: list[dict[str, Any]]) -> dict[str | None, Rights
 
 
 def _client_for(kubeconfig: Path) -> client.ApiClient:
-    configuration = client.Configuration()
-    config.load_kube_config(str(kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return client.ApiClient(configuration)
+    return api_client(kubeconfig)
 
 
 def _rights_in(api: client.ApiClient, namespace: str) -> Rights:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from testbed import ControlPlane, ControlPlaneError
+from testbed import ControlPlane, ControlPlaneError, api_client
 from testbed.cluster import runs_root
 from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION, JobRunner
 from tests.integration.kube_helpers import as_json, eventually
@@ -182,11 +182,7 @@ def test_service_account_token_without_rbac_gets_403(
     assert granted.status is not None
     token = granted.status.token
     assert token is not None
-    restricted = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        str(control_plane.kubeconfig_for_token(token, "nobody")), client_configuration=restricted
-    )
-    with client.ApiClient(restricted) as api:
+    with api_client(control_plane.kubeconfig_for_token(token, "nobody")) as api:
         with pytest.raises(ApiException) as denied:
             client.CoreV1Api(api).list_namespaced_config_map(namespace)
         assert denied.value.status == 403

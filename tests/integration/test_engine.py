@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from reactivejob.naming import ANNOTATION_GENERATION, FINALIZER, LABEL_CONTROLLER_UID
-from testbed import ControlPlane
+from testbed import ControlPlane, api_client
 from testbed.harness import (
     COMPLETE,
     OUTCOME_ANNOTATION,
@@ -46,12 +46,7 @@ def own_plane() -> Iterator[ControlPlane]:
 
 @pytest.fixture(scope="module")
 def own_api(own_plane: ControlPlane) -> Iterator[client.ApiClient]:
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        str(own_plane.kubeconfig), client_configuration=configuration
-    )
-    configuration.connection_pool_maxsize = 16
-    with client.ApiClient(configuration) as api:
+    with api_client(own_plane.kubeconfig) as api:
         install_reactivejob_crd(api)
         runner = JobRunner(api).start()
         yield api

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, config
 
 from reactivejob.naming import LABEL_CONTROLLER_UID
 from reactivejob_api import Connection, ReactiveJob, ReactiveJobClient
 from reactivejob_api.client import JobClient
 from testbed.cli import exit_on_sigterm
+from testbed.clients import api_client
 from testbed.cluster import ControlPlane
 from testbed.errors import ControlPlaneError
 from testbed.harness import OUTCOME_ANNOTATION, JobRunner, OperatorProcess, install_reactivejob_crd
@@ -161,11 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_story(plane: ControlPlane, logs: Path, timeout: float, *, wait: bool) -> None:
-    configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        str(plane.kubeconfig), client_configuration=configuration
-    )
-    with client.ApiClient(configuration) as api:
+    with api_client(plane.kubeconfig) as api:
         install_reactivejob_crd(api)
         say("==> installed the ReactiveJob CRD (server-side apply: it is over 256 KiB)")
         runner = JobRunner(api).start()

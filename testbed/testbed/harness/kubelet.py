@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import datetime
 import functools
+import json
 import logging
 import threading
 from typing import Any
@@ -125,19 +126,23 @@ class JobRunner:
             lister: Any = functools.partial(self._batch.list_namespaced_job, self._namespace)
         else:
             lister = self._batch.list_job_for_all_namespaces
+        # Plain JSON throughout: the client's models of a Job with a 100 KB pod template cost
+        # more CPU than everything the stand-in does with it.
         if not resource_version:
-            listed = self._api.sanitize_for_serialization(lister())  # type: ignore[no-untyped-call]
+            listed = json.loads(lister(_preload_content=False).data)
             for job in listed.get("items", []):
                 self._consider(job)
             resource_version = listed["metadata"]["resourceVersion"]
         watcher = watch.Watch()  # type: ignore[no-untyped-call]
         # A long-lived watch: at rest the stand-in sends nothing (no polling, no re-watch storm).
         for event in watcher.stream(  # type: ignore[no-untyped-call]
-            lister, resource_version=resource_version, timeout_seconds=300
+            lister, resource_version=resource_version, timeout_seconds=300, deserialize=False
         ):
             if self._stop.is_set():
                 break
-            job = event["raw_object"]
+            if event["type"] == "ERROR":  # 410 and the like: list again
+                raise RuntimeError(f"watch error: {event['object']}")
+            job = event["object"]
             resource_version = job["metadata"]["resourceVersion"]
             if event["type"] in ("ADDED", "MODIFIED"):
                 self._consider(job)
