@@ -184,8 +184,8 @@ class JobRunner:
             self._writers.submit(self._patch_status, namespace, name, status)
 
     def _patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        # As a kubelet would, it keeps trying through an API server restart (for a minute).
-        for _ in range(120):
+        # As a kubelet would, it keeps trying through an API server outage, until stopped.
+        while True:
             try:
                 self._batch.patch_namespaced_job_status(name, namespace, {"status": status})
                 return
@@ -194,5 +194,5 @@ class JobRunner:
                     return  # gone already, or not ours to finish
             except urllib3.exceptions.HTTPError:
                 pass  # no connection: the API server is restarting
-            if self._stop.wait(0.5):
+            if self._stop.wait(1.0):
                 return
