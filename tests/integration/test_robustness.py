@@ -28,7 +28,7 @@ from reactivejob_api import ApiError, Connection, ReactiveJobClient
 from testbed import ControlPlane
 from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
-from testbed.harness.paused_operator import AFTER_JOB_CREATE, PAUSED_MARK
+from testbed.harness.paused_operator import AFTER_JOB_CREATE, PAUSED_MARK, SLOW_FINALIZER_WRITE
 from tests.integration.kube_helpers import (
     Cluster,
     JobAdditions,
@@ -284,14 +284,15 @@ def test_concurrent_writers_cause_retries_not_losses(
 
     def churn() -> None:
         nonlocal churned
-        mine = "example.com/churn"
+        mine = "example.com/churn-"
         with ReactiveJobClient(Connection.from_kubeconfig(control_plane.kubeconfig)) as other:
             while not stop.is_set():
                 meta = other.get_json("contended", cluster.namespace)["metadata"]
                 current = meta.get("finalizers")
-                toggled = [f for f in current or [] if f != mine]
-                if toggled == (current or []):
-                    toggled.append(mine)
+                # A new name each time: the list never comes back to a value seen before, so a
+                # stale guard cannot pass by chance (no ABA).
+                toggled = [f for f in current or [] if not f.startswith(mine)]
+                toggled.append(f"{mine}{churned}")
                 guarded = [
                     {"op": "test", "path": "/metadata/finalizers", "value": current},
                     {"op": "add", "path": "/metadata/finalizers", "value": toggled},
@@ -304,6 +305,9 @@ def test_concurrent_writers_cause_retries_not_losses(
     writer = threading.Thread(target=churn)
     writer.start()
     try:
+        # The first finalizer write lands half a second after its decision, so the churn surely
+        # changes the list meanwhile: contention is made certain, not left to timing.
+        unstarted_operator.pause_at = SLOW_FINALIZER_WRITE
         unstarted_operator.start()
         for rev in (1, 2, 3):
             cluster.patch("contended", rev_patch(rev))

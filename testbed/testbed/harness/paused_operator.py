@@ -7,6 +7,9 @@ forever, so the test waits for the mark and SIGKILLs the process there.
 
 Points:
 - ``after-job-create``: the Job was created, the ReactiveJob's status not yet written.
+- ``slow-finalizer-write``: the first finalizer write waits half a second after its decision,
+  so a concurrent writer surely changes the list meanwhile (the write must fail its JSON-patch
+  test and be retried).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 from reactivejob import cli
 from reactivejob.controller import Controller
@@ -23,6 +27,7 @@ from reactivejob_api.models import Job
 from .operator_process import PAUSE_ENV
 
 AFTER_JOB_CREATE = "after-job-create"
+SLOW_FINALIZER_WRITE = "slow-finalizer-write"
 PAUSED_MARK = "test fault point reached, holding:"
 
 log = logging.getLogger("reactivejob.test-fault")
@@ -42,7 +47,23 @@ def pause_after_job_create() -> None:
     Controller._create = create_then_hold  # type: ignore[method-assign]
 
 
-POINTS = {AFTER_JOB_CREATE: pause_after_job_create}
+def slow_finalizer_write() -> None:
+    write = Controller._set_finalizers
+
+    delayed: list[bool] = []
+
+    async def late(
+        client: Any, namespace: str, name: str, seen: list[str] | None, finalizers: list[str]
+    ) -> str | None:
+        if not delayed:  # only the first: a retry must be able to win
+            delayed.append(True)
+            await asyncio.sleep(0.5)
+        return await write(client, namespace, name, seen, finalizers)
+
+    Controller._set_finalizers = staticmethod(late)  # type: ignore[method-assign]
+
+
+POINTS = {AFTER_JOB_CREATE: pause_after_job_create, SLOW_FINALIZER_WRITE: slow_finalizer_write}
 
 
 def main() -> int:
