@@ -22,7 +22,7 @@ from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
 
 from .clients import ApiClients
-from .informer import Informer, Key
+from .informer import PAGE_SIZE, WATCH_TIMEOUT, Informer, Key
 from .naming import LABEL_CONTROLLER_NAME, canonical_json, digest_of
 
 log = logging.getLogger("reactivejob")
@@ -151,9 +151,6 @@ class Cache:
         """Jobs labelled as made for the ReactiveJob named ``key``, of any uid."""
         return [job.model() for job in self._by_owner.get(key, {}).values()]
 
-    def reactive_job_keys(self) -> list[Key]:
-        return [key for informer in self._reactive_jobs.values() for key in informer.store]
-
     @staticmethod
     def _scope(informers: dict[str | None, Informer[Any]], namespace: str) -> Informer[Any]:
         return informers.get(namespace) or informers[None]
@@ -164,11 +161,14 @@ class Cache:
         api = clients.reactive_jobs
 
         async def page(token: str | None) -> dict[str, Any]:
-            return await api.list_json(namespace, limit=500, continue_=token)
+            return await api.list_json(namespace, limit=PAGE_SIZE, continue_=token)
 
         def watch(version: str) -> Any:
             return api.watch_json(
-                namespace, resource_version=version, allow_bookmarks=True, timeout_seconds=300
+                namespace,
+                resource_version=version,
+                allow_bookmarks=True,
+                timeout_seconds=WATCH_TIMEOUT,
             )
 
         return Informer(
@@ -180,7 +180,7 @@ class Cache:
 
         async def page(token: str | None) -> dict[str, Any]:
             return await api.list_json(
-                namespace, label_selector=LABEL_CONTROLLER_NAME, limit=500, continue_=token
+                namespace, label_selector=LABEL_CONTROLLER_NAME, limit=PAGE_SIZE, continue_=token
             )
 
         def watch(version: str) -> Any:
@@ -189,7 +189,7 @@ class Cache:
                 resource_version=version,
                 label_selector=LABEL_CONTROLLER_NAME,  # only ours, filtered by the server
                 allow_bookmarks=True,
-                timeout_seconds=300,
+                timeout_seconds=WATCH_TIMEOUT,
             )
 
         return Informer("Job", page, watch, job_entry, self._job_changed)
