@@ -5,7 +5,7 @@ Prints figures; asserts nothing (targets are read by people, behaviour by tests)
     .venv/bin/python benchmarks/reconcile.py --count 1000 [--memory] [--compare CMD]
 
 - floor: what any operator must write per new ReactiveJob (finalizer, Job, status twice),
-  done by 8 client threads, timed in this run;
+  done by 8 client threads, timed in this run before and after each operator's phases;
 - converge: N new ReactiveJobs until all are Ready, then all N templates changed until all are
   Ready again; each as a multiple of the floor, with p50/p99 from create to Ready;
 - API calls by verb and resource, counted by the API server (audit log of the operator's own
@@ -93,10 +93,10 @@ class Clients(threading.local):
         self.jobs = JobClient(connection)
 
 
-def measure_floor(connection: Connection, count: int) -> float:
+def measure_floor(connection: Connection, count: int, sample: int) -> float:
     """The four writes per ReactiveJob that any operator must make, with nothing else."""
     clients = Clients(connection)
-    names = [f"floor-{i:05d}" for i in range(count)]
+    names = [f"floor{sample}-{i:05d}" for i in range(count)]
     template = simple_template()
     made: dict[str, ReactiveJob] = {}
 
@@ -115,6 +115,25 @@ def measure_floor(connection: Connection, count: int) -> float:
             clients.reactive_jobs.patch_status(name, "floor", {"status": status})
 
     return in_threads(names, writes)
+
+
+class Floor:
+    """The floor, sampled before and after each operator's run: on a shared machine it drifts by
+    up to 2x within minutes, so a ratio against one sample alone says little."""
+
+    def __init__(self, connection: Connection, count: int) -> None:
+        self.connection, self.count = connection, count
+        self.samples: list[float] = []
+        self.sample()
+
+    def sample(self) -> None:
+        seconds = measure_floor(self.connection, self.count, len(self.samples))
+        self.samples.append(seconds)
+        say(f"floor sample {len(self.samples)}: {seconds:.2f}s for {self.count} x 4 writes by "
+            f"{THREADS} threads ({self.count * 4 / seconds:.0f} writes/s)")  # fmt: skip
+
+    def median(self) -> float:
+        return statistics.median(self.samples)
 
 
 @dataclass
@@ -230,7 +249,7 @@ class Bench:
     admin: Connection
     api: client.ApiClient
     count: int
-    floor: float
+    floor: Floor
     rest: float
 
 
@@ -254,10 +273,11 @@ def run_operator_phases(bench: Bench, label: str, user: str, start: Callable[[st
     after_changed = time.monotonic()
     cpu_changed, rss = process_usage(pid)
     say(f"\n== {label}: {count} ReactiveJobs")
+    before = floor.samples[-1]
     for title, result in (("new, all Ready", new), ("templates changed, all Ready again", changed)):
         say(
-            f"  {title}: {result.seconds:.1f}s = {result.seconds / floor:.2f}x floor; "
-            f"create -> Ready p50 {statistics.median(result.latencies) * 1000:.0f} ms, "
+            f"  {title}: {result.seconds:.1f}s = {result.seconds / before:.2f}x the floor before "
+            f"it; create -> Ready p50 {statistics.median(result.latencies) * 1000:.0f} ms, "
             f"p99 {percentile(result.latencies, 0.99) * 1000:.0f} ms"
         )
     each = (cpu_new - cpu_before) / count * 1000
@@ -273,6 +293,11 @@ def run_operator_phases(bench: Bench, label: str, user: str, start: Callable[[st
         f"API calls at rest ({rest:.0f}s window)", calls(plane, user, quiet, time.monotonic())
     )
     runner.stop()
+    floor.sample()
+    say(f"  against the floor after it: new {new.seconds / floor.samples[-1]:.2f}x, changed "
+        f"{changed.seconds / floor.samples[-1]:.2f}x; against the median of all floor samples "
+        f"so far: new {new.seconds / floor.median():.2f}x, changed "
+        f"{changed.seconds / floor.median():.2f}x")  # fmt: skip
 
 
 def memory(
@@ -346,9 +371,7 @@ def main() -> int:
         for namespace in ("floor", "bench-system"):
             client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": namespace}))
         admin = Connection.from_kubeconfig(plane.kubeconfig)
-        floor = measure_floor(admin, args.count)
-        say(f"floor: {floor:.2f}s for {args.count} x 4 writes by {THREADS} threads "
-            f"({args.count * 4 / floor:.0f} writes/s)")  # fmt: skip
+        floor = Floor(admin, args.count)
         with contextlib.ExitStack() as stack:
             kubeconfig, user = stack.enter_context(service_account(plane, api, *OPERATOR_SA))
             extra = [f"--workers={args.workers}"] if args.workers else []
