@@ -29,8 +29,9 @@ from .clients import ApiClients
 from .events import EventRecorder
 from .informer import Key
 from .metrics import JOBS_CREATED
-from .naming import FINALIZER, LABEL_CONTROLLER_UID
+from .naming import ANNOTATION_HELD, FINALIZER, LABEL_CONTROLLER_UID
 from .reconcile import REJECTED, REJECTED_RETRY, Event, Plan, decide, release_orphans
+from .runs import RunControl, rerun_of
 from .status import Outcome, State, build_status, same_status
 
 log = logging.getLogger(__name__)
@@ -140,9 +141,7 @@ class Controller:
             )
             self.expectations.wrote(key, updated)
         if plan.create is not None:
-            latest = self.cache.reactive_job(key)
-            if latest is not None and _generation(latest) > (meta.generation or 0):
-                log.debug("%s/%s: generation %s replaced meanwhile", *key, meta.generation)
+            if self._replaced_meanwhile(key, reactive_job, plan.create):
                 return None  # the change that replaced it has queued this key again
             log.info("%s/%s: creating job %s", namespace, name, _name(plan.create))
             refused = await self._create(plan.create, _uid(reactive_job))
@@ -152,10 +151,16 @@ class Controller:
         await self._release((*plan.release, *orphans), jobs)
         if plan.release:
             log.info("%s/%s: released superseded jobs %s", namespace, name, ", ".join(plan.release))
-        for job_name in plan.delete:
-            log.info("%s/%s: deleting job %s", namespace, name, job_name)
+        for job_name, propagation in (
+            *((n, "Foreground") for n in plan.delete),
+            *((n, "Background") for n in plan.prune),
+        ):
+            log.info("%s/%s: deleting job %s (%s)", namespace, name, job_name, propagation)
             with contextlib.suppress(NotFound):
-                await self.clients.jobs.delete(job_name, namespace, propagation_policy="Foreground")
+                await self.clients.jobs.delete(job_name, namespace, propagation_policy=propagation)
+        if plan.resume is not None:
+            log.info("%s/%s: resuming held job %s", namespace, name, plan.resume)
+            await self._resume(namespace, plan.resume)
         if plan.status is not None and not same_status(reactive_job.status, plan.status):
             await self._write_status(key, plan.status)
         for event in plan.events:
@@ -166,6 +171,33 @@ class Controller:
                 self.clients.reactive_jobs, namespace, name, meta.finalizers, remaining
             )
         return plan.requeue_after
+
+    def _replaced_meanwhile(self, key: Key, reactive_job: ReactiveJob, job: Job) -> bool:
+        """The cache already holds a newer generation, or a newer rerun request, than the Job
+        was decided on: never make a Job for a run that is already replaced."""
+        latest = self.cache.reactive_job(key)
+        if latest is None:
+            return False
+        decided_on = _meta_of(reactive_job).generation or 0
+        requested = RunControl.of(latest.object).rerun
+        replaced = _generation(latest) > decided_on or requested not in (
+            rerun_of(job),
+            RunControl.of(reactive_job).rerun,
+        )
+        if replaced:
+            log.debug("%s/%s: the run of generation %s was replaced meanwhile", *key, decided_on)
+        return replaced
+
+    async def _resume(self, namespace: str, name: str) -> None:
+        """Unsuspend a held Job and drop its mark, only if it is still suspended (a JSON-patch
+        test): a repeat on a stale view, or a Job resumed by hand meanwhile, is left as is."""
+        patch: list[dict[str, Any]] = [
+            {"op": "test", "path": "/spec/suspend", "value": True},
+            {"op": "remove", "path": f"/metadata/annotations/{_pointer(ANNOTATION_HELD)}"},
+            {"op": "replace", "path": "/spec/suspend", "value": False},
+        ]
+        with contextlib.suppress(NotFound, Invalid):
+            await self.clients.jobs.patch_json(name, namespace, patch, type="json")
 
     async def _create(self, job: Job, uid: str) -> str | None:
         """Create the Job; the server's message when it refuses the template, else None."""
@@ -244,6 +276,16 @@ class Controller:
 
 class FinalizersChanged(RuntimeError):
     """Someone changed the finalizers between our read and our write: reconcile again."""
+
+
+def _pointer(key: str) -> str:
+    """``key`` as one JSON-pointer segment (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _meta_of(reactive_job: ReactiveJob) -> Any:
+    assert reactive_job.metadata is not None
+    return reactive_job.metadata
 
 
 def _described(job: Job) -> str:

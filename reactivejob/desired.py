@@ -12,6 +12,9 @@ from reactivejob_api.models import Job
 from .naming import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
+    ANNOTATION_HELD,
+    ANNOTATION_RERUN,
+    ANNOTATION_RUN_CAUSE,
     FINALIZER,
     LABEL_CONTROLLER_NAME,
     LABEL_CONTROLLER_UID,
@@ -19,7 +22,17 @@ from .naming import (
 )
 
 
-def desired_job(reactive_job: ReactiveJob, template: dict[str, Any], template_hash: str) -> Job:
+def desired_job(
+    reactive_job: ReactiveJob,
+    template: dict[str, Any],
+    template_hash: str,
+    *,
+    cause: str | None = None,
+    rerun: str | None = None,
+    hold: bool = False,
+) -> Job:
+    """``hold``: create it suspended (marked, so that the operator resumes it later), unless
+    the template asks for a suspended Job itself; such a Job is the user's to resume."""
     metadata = reactive_job.metadata
     assert metadata is not None and metadata.name and metadata.uid and metadata.namespace
     generation = metadata.generation or 0
@@ -34,6 +47,14 @@ def desired_job(reactive_job: ReactiveJob, template: dict[str, Any], template_ha
         ANNOTATION_GENERATION: str(generation),
         ANNOTATION_HASH: template_hash,
     }
+    spec = copy.deepcopy(template.get("spec") or {})
+    if cause is not None:
+        annotations[ANNOTATION_RUN_CAUSE] = cause
+    if rerun is not None:
+        annotations[ANNOTATION_RERUN] = rerun
+    if hold and not spec.get("suspend"):
+        spec["suspend"] = True
+        annotations[ANNOTATION_HELD] = "true"
     finalizers = [f for f in template_metadata.get("finalizers") or [] if f != FINALIZER]
     body = {
         "apiVersion": "batch/v1",
@@ -44,7 +65,7 @@ def desired_job(reactive_job: ReactiveJob, template: dict[str, Any], template_ha
                 for k, v in template_metadata.items()
                 if k not in ("name", "generateName", "namespace")
             },
-            "name": job_name(metadata.name, metadata.uid, generation),
+            "name": job_name(metadata.name, metadata.uid, generation, rerun),
             "namespace": metadata.namespace,
             "labels": labels,
             "annotations": annotations,
@@ -60,6 +81,6 @@ def desired_job(reactive_job: ReactiveJob, template: dict[str, Any], template_ha
                 }
             ],
         },
-        "spec": copy.deepcopy(template.get("spec") or {}),
+        "spec": spec,
     }
     return Job.model_validate(body)

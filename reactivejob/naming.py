@@ -13,6 +13,15 @@ LABEL_CONTROLLER_UID = f"{GROUP}/controller-uid"
 LABEL_CONTROLLER_NAME = f"{GROUP}/controller-name"
 ANNOTATION_GENERATION = f"{GROUP}/controller-generation"
 ANNOTATION_HASH = f"{GROUP}/controller-hash"
+# Added by run control (none of them changes the name of a Job the Go operator would make):
+# on a ReactiveJob, a manual re-run request; on a Job, the request it was made for.
+ANNOTATION_RERUN = f"{GROUP}/rerun"
+# On a Job: why its run was made (Created, TemplateChanged, Rerun), so a crash between the
+# create and the status write loses nothing of the history.
+ANNOTATION_RUN_CAUSE = f"{GROUP}/run-cause"
+# On a Job the operator created suspended to wait for older ones: only such a Job is resumed.
+ANNOTATION_HELD = f"{GROUP}/held"
+RERUN_TOKEN_MAX = 63
 
 # Finalizers the API server's garbage collector owns: not "foreign" for DeletionBlocked.
 GC_FINALIZERS = frozenset({"foregroundDeletion", "orphan"})
@@ -38,10 +47,12 @@ def digest_of(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def job_name(reactive_job_name: str, uid: str, generation: int) -> str:
-    """``<name>-<5 chars>``, the suffix fixed by uid and generation: a retried create after a
-    crash meets AlreadyExists instead of making a second Job for the same template."""
-    digest = int.from_bytes(hashlib.sha256(f"{uid}/{generation}".encode()).digest()[:8], "big")
+def job_name(reactive_job_name: str, uid: str, generation: int, rerun: str | None = None) -> str:
+    """``<name>-<5 chars>``, the suffix fixed by uid, generation and the rerun token, if any: a
+    retried create after a crash meets AlreadyExists instead of making a second Job for the
+    same run. Without a token the name is the one it always was."""
+    seed = f"{uid}/{generation}" if rerun is None else f"{uid}/{generation}/{rerun}"
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
     suffix = ""
     for _ in range(5):
         digest, index = divmod(digest, len(_SUFFIX_ALPHABET))

@@ -11,12 +11,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reactivejob_api import ReactiveJob, ReactiveJobStatus
+from reactivejob_api import ReactiveJob, ReactiveJobRun, ReactiveJobStatus
 from reactivejob_api.models import Job
 
 from .desired import desired_job
-from .naming import ANNOTATION_GENERATION, ANNOTATION_HASH, FINALIZER, GC_FINALIZERS, template_hash
-from .status import STALLED, Outcome, State, build_status, job_outcome
+from .history import CANCELLED, RUNNING, adopted_run, new_run, updated
+from .naming import ANNOTATION_HASH, FINALIZER, GC_FINALIZERS, template_hash
+from .runs import (
+    ALLOW,
+    CREATED,
+    REPLACE,
+    RERUN,
+    TEMPLATE_CHANGED,
+    RunControl,
+    deleting,
+    generation_of,
+    is_held,
+    may_run,
+    name_of,
+    newest_first,
+    pruned,
+    rerun_of,
+)
+from .status import STALLED, SUSPENDED, Outcome, RunRecord, State, build_status, job_outcome
 
 REQUEUE_RUNNING = 30.0  # safety net; Job watch events normally arrive first
 REQUEUE_DELETING = 5.0
@@ -40,7 +57,9 @@ class Plan:
     add_finalizer: bool = False
     create: Job | None = None
     release: tuple[str, ...] = ()  # Jobs whose protecting finalizer we remove
-    delete: tuple[str, ...] = ()  # Jobs we delete (foreground)
+    delete: tuple[str, ...] = ()  # Jobs we delete (foreground: their Pods go first)
+    prune: tuple[str, ...] = ()  # finished or never-started Jobs we delete (background)
+    resume: str | None = None  # a held Job to unsuspend
     remove_finalizer: bool = False  # let the ReactiveJob go
     status: ReactiveJobStatus | None = None  # None: leave the status as it is
     events: tuple[Event, ...] = field(default=())
@@ -62,67 +81,212 @@ def decide(
     stored (None when only its hash, ``digest``, is known)."""
     meta = reactive_job.metadata
     assert meta is not None
-    generation = meta.generation or 0
-    ordered = sorted(jobs, key=_generation, reverse=True)  # newest first, as the Go operator
-    protected = tuple(_name(j) for j in ordered if FINALIZER in (_meta(j).finalizers or []))
-    previous = reactive_job.status
-
-    def status(outcome: Outcome) -> ReactiveJobStatus:
-        return build_status(previous, generation, outcome, now)
-
-    if meta.deletion_timestamp:
-        finalizers = meta.finalizers or []
-        if FINALIZER not in finalizers:
-            return Plan()
-        if any(f != FINALIZER and f not in GC_FINALIZERS for f in finalizers):
-            return Plan(status=status(DELETION_BLOCKED), requeue_after=REQUEUE_DELETING)
-        if "orphan" in finalizers or not ordered:  # orphaning keeps the Jobs; else all are gone
-            return Plan(release=protected, remove_finalizer=not protected)
-        to_delete = tuple(_name(j) for j in ordered if not _meta(j).deletion_timestamp)
-        return Plan(
-            release=protected,
-            delete=to_delete,
-            status=status(DELETING),
-            requeue_after=REQUEUE_DELETING,
-        )
-
     if digest is None:
         assert template is not None, "decide() needs the template or its hash"
         digest = template_hash(template)
-    guard = FINALIZER not in (meta.finalizers or [])  # set before any Job exists: no orphans
-    if ordered and _is_current(ordered[0], digest, generation):
-        newest = ordered[0]  # keeps its finalizer: TTL never removes the newest Job
-        outcome = job_outcome(newest)
-        running = outcome.state is State.PROCESSING
-        return Plan(
-            add_finalizer=guard,
-            release=tuple(n for n in protected if n != _name(newest)),
-            status=status(outcome),
-            events=_finish_events(previous, outcome),
-            requeue_after=REQUEUE_RUNNING if running else None,
-        )
-    wait = rejection_backoff(previous, generation, now)
+    seen = Seen.of(reactive_job, jobs, digest, now)
+    if meta.deletion_timestamp:
+        return _deleting(seen, meta.finalizers or [])
+    newest = seen.ordered[0] if seen.ordered else None
+    if newest is not None and seen.is_current(newest):
+        return _follow(seen, newest)  # the newest run exists
+    if seen.control.suspend:  # a new run is due, and held until resumed
+        held = Outcome(State.SUSPENDED, SUSPENDED, f"generation {seen.generation} is held: "
+                       "spec.suspend is true")  # fmt: skip
+        return _plan(seen, held, prune=pruned(seen.ordered, seen.control))
+    wait = rejection_backoff(seen.previous, seen.generation, now)
     if wait is not None:  # the server refused this template lately; a spec change retries now
-        return Plan(release=protected, requeue_after=wait)
+        return Plan(release=seen.protected, requeue_after=wait)
     if template is None:
         return Plan(fetch_template=True)
-    job = desired_job(reactive_job, template, digest)
-    created = Outcome(State.PROCESSING, "JobCreated", "job created", _name(job))
-    event = Event("Normal", "JobCreated", f"Created job {_name(job)} for generation {generation}")
-    return Plan(
-        add_finalizer=guard,
+    return _start(seen, template, newest)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a decision is made from, read once from the ReactiveJob and its Jobs."""
+
+    reactive_job: ReactiveJob
+    generation: int
+    digest: str
+    now: datetime.datetime
+    control: RunControl
+    ordered: list[Job]  # newest first
+    previous: ReactiveJobStatus | None
+    history: list[ReactiveJobRun]
+    pending_rerun: str | None  # requested and not yet handled
+
+    @classmethod
+    def of(
+        cls, reactive_job: ReactiveJob, jobs: Sequence[Job], digest: str, now: datetime.datetime
+    ) -> Seen:
+        assert reactive_job.metadata is not None
+        control = RunControl.of(reactive_job)
+        previous = reactive_job.status
+        handled = previous.last_handled_rerun if previous else None
+        return cls(
+            reactive_job=reactive_job,
+            generation=reactive_job.metadata.generation or 0,
+            digest=digest,
+            now=now,
+            control=control,
+            ordered=newest_first(jobs, control.rerun),
+            previous=previous,
+            history=(previous.history if previous else None) or [],
+            pending_rerun=control.rerun if control.rerun != handled else None,
+        )
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        return tuple(n for n, j in self.by_name.items() if FINALIZER in (_meta(j).finalizers or []))
+
+    @property
+    def by_name(self) -> dict[str, Job]:
+        return {name_of(j): j for j in self.ordered}
+
+    @property
+    def guard(self) -> bool:  # our finalizer is set before any Job exists: no orphans
+        assert self.reactive_job.metadata is not None
+        return FINALIZER not in (self.reactive_job.metadata.finalizers or [])
+
+    def is_current(self, job: Job) -> bool:
+        """Made for this template (ours by hash; the Go operator's by the generation it was made
+        for, then by the hash its run was recorded with), and for the pending rerun, if any."""
+        ours = (_meta(job).annotations or {}).get(ANNOTATION_HASH) == self.digest
+        recorded = any(
+            e.job_name == name_of(job) and e.template_hash == self.digest for e in self.history
+        )
+        this_template = ours or generation_of(job) == self.generation or recorded
+        return this_template and self.pending_rerun in (None, rerun_of(job))
+
+
+def _follow(seen: Seen, newest: Job) -> Plan:
+    """The newest run exists: report it, start it when it is held and may run now, and tidy."""
+    control, name = seen.control, name_of(newest)
+    prune = pruned(seen.ordered, control)
+    outcome, resume = job_outcome(newest), None
+    replace: tuple[str, ...] = ()
+    if is_held(newest) and control.suspend:
+        outcome = Outcome(
+            State.SUSPENDED, SUSPENDED, f"job {name} is held: spec.suspend is true", name
+        )
+    elif is_held(newest):
+        blockers = _blockers(seen.ordered[1:], control)
+        replace = _replaced(blockers, control)
+        if blockers:
+            outcome = _waiting(newest, blockers, control.policy)
+        else:
+            resume = name
+    recorded = any(e.job_name == name for e in seen.history)
+    added = None if recorded else adopted_run(newest, seen.digest, seen.now)
+    events = (
+        [Event("Normal", "JobStarted", f"Started job {name}: no older job is active")]
+        if resume
+        else []
+    )
+    return _plan(
+        seen,
+        outcome,
+        added=added,
+        prune=prune,
+        replace=replace,
+        resume=resume,
+        handled=seen.pending_rerun,
+        release=tuple(n for n in seen.protected if n != name),
+        events=(*events, *_finish_events(seen.previous, outcome)),
+    )
+
+
+def _start(seen: Seen, template: dict[str, Any], newest: Job | None) -> Plan:
+    """A new run: its Job, held while an older Job may still run (Forbid, Replace)."""
+    control, pending = seen.control, seen.pending_rerun
+    blockers = _blockers(seen.ordered, control)
+    cause = _cause(newest, seen.history, seen.digest, pending)
+    job = desired_job(
+        seen.reactive_job, template, seen.digest, cause=cause, rerun=pending, hold=bool(blockers)
+    )
+    if blockers:
+        outcome = _waiting(job, blockers, control.policy)
+    else:
+        outcome = Outcome(State.PROCESSING, "JobCreated", "job created", name_of(job))
+    rerun = f" (rerun {pending})" if pending else ""
+    created = f"Created job {name_of(job)} for generation {seen.generation}{rerun}"
+    return _plan(
+        seen,
+        outcome,
         create=job,
+        added=new_run(job, cause, seen.now),
+        prune=pruned([job, *seen.ordered], control),
+        replace=_replaced(blockers, control),
+        handled=pending,
+        events=(Event("Normal", "JobCreated", created),),
+    )
+
+
+def _plan(
+    seen: Seen,
+    outcome: Outcome,
+    *,
+    create: Job | None = None,
+    added: ReactiveJobRun | None = None,
+    prune: tuple[str, ...] = (),
+    replace: tuple[str, ...] = (),
+    resume: str | None = None,
+    handled: str | None = None,
+    release: tuple[str, ...] | None = None,
+    events: Sequence[Event] = (),
+) -> Plan:
+    """The Plan for a living ReactiveJob: the status with its history, and the events."""
+    decided = dict.fromkeys((*prune, *replace), CANCELLED)
+    if resume is not None:
+        decided[resume] = RUNNING
+    history = updated(seen.history, seen.by_name, seen.now, decided=decided, added=added)
+    runs = RunRecord(suspended=seen.control.suspend, history=history, last_handled_rerun=handled)
+    status = build_status(seen.previous, seen.generation, outcome, seen.now, runs)
+    replaced = [
+        Event("Normal", "JobReplaced", f"Deleting job {n}: concurrencyPolicy Replace")
+        for n in replace
+    ]
+    refused = seen.control.invalid_rerun
+    warnings = [Event("Warning", "RerunRefused", refused)] if refused else []
+    finished = outcome.state in (State.READY, State.ERROR, State.SUSPENDED)
+    return Plan(
+        add_finalizer=seen.guard,
+        create=create,
+        release=seen.protected if release is None else release,
+        delete=replace,
+        prune=prune,
+        resume=resume,
+        status=status,
+        events=(*events, *replaced, *warnings),
+        requeue_after=None if finished else REQUEUE_RUNNING,
+    )
+
+
+def _deleting(seen: Seen, finalizers: list[str]) -> Plan:
+    if FINALIZER not in finalizers:
+        return Plan()
+
+    def status(outcome: Outcome) -> ReactiveJobStatus:
+        return build_status(seen.previous, seen.generation, outcome, seen.now)
+
+    if any(f != FINALIZER and f not in GC_FINALIZERS for f in finalizers):
+        return Plan(status=status(DELETION_BLOCKED), requeue_after=REQUEUE_DELETING)
+    protected = seen.protected
+    if "orphan" in finalizers or not seen.ordered:  # orphaning keeps the Jobs; else all are gone
+        return Plan(release=protected, remove_finalizer=not protected)
+    return Plan(
         release=protected,
-        status=status(created),
-        events=(event,),
-        requeue_after=REQUEUE_RUNNING,
+        delete=tuple(name_of(j) for j in seen.ordered if not deleting(j)),
+        status=status(DELETING),
+        requeue_after=REQUEUE_DELETING,
     )
 
 
 def release_orphans(jobs: Sequence[Job]) -> Plan:
     """The ReactiveJob is gone (its finalizer was removed by hand): let go of the Jobs it left,
     so the garbage collector removes them through their owner reference."""
-    return Plan(release=tuple(_name(j) for j in jobs if FINALIZER in (_meta(j).finalizers or [])))
+    return Plan(release=tuple(name_of(j) for j in jobs if FINALIZER in (_meta(j).finalizers or [])))
 
 
 def rejection_backoff(
@@ -143,10 +307,34 @@ def rejection_backoff(
     return None
 
 
-def _is_current(job: Job, digest: str, generation: int) -> bool:
-    """Ours by hash; the Go operator's (its own hash) by the generation it was made for."""
-    made_for_this_template = (_meta(job).annotations or {}).get(ANNOTATION_HASH) == digest
-    return made_for_this_template or _generation(job) == generation
+def _cause(
+    newest: Job | None, history: Sequence[ReactiveJobRun], digest: str, pending: str | None
+) -> str:
+    if newest is not None:
+        last: str | None = (_meta(newest).annotations or {}).get(ANNOTATION_HASH)
+    else:
+        last = history[0].template_hash if history else None
+    if last is not None and last != digest:
+        return TEMPLATE_CHANGED
+    return RERUN if pending else CREATED
+
+
+def _blockers(older: Sequence[Job], control: RunControl) -> list[Job]:
+    """The older Jobs a new run waits for: under Forbid or Replace, those whose Pods may run."""
+    return [j for j in older if may_run(j)] if control.policy != ALLOW else []
+
+
+def _replaced(blockers: Sequence[Job], control: RunControl) -> tuple[str, ...]:
+    """Under Replace, the blockers to delete (once: a Job being deleted is waited for)."""
+    if control.policy != REPLACE:
+        return ()
+    return tuple(name_of(j) for j in blockers if not deleting(j))
+
+
+def _waiting(job: Job, blockers: Sequence[Job], policy: str) -> Outcome:
+    older = ", ".join(name_of(j) for j in blockers)
+    message = f"job {name_of(job)} waits for {older} to finish (concurrencyPolicy {policy})"
+    return Outcome(State.PROCESSING, "WaitingForPreviousRun", message, name_of(job))
 
 
 def _finish_events(previous: ReactiveJobStatus | None, outcome: Outcome) -> tuple[Event, ...]:
@@ -168,15 +356,3 @@ def _finish_events(previous: ReactiveJobStatus | None, outcome: Outcome) -> tupl
 def _meta(job: Job) -> Any:
     assert job.metadata is not None
     return job.metadata
-
-
-def _name(job: Job) -> str:
-    return str(_meta(job).name)
-
-
-def _generation(job: Job) -> int:
-    """The Go operator's sort key; a missing or garbled annotation sorts oldest."""
-    try:
-        return int((_meta(job).annotations or {}).get(ANNOTATION_GENERATION, ""))
-    except ValueError:
-        return -1

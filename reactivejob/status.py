@@ -8,12 +8,14 @@ import datetime
 import enum
 from dataclasses import dataclass
 
-from reactivejob_api import ReactiveJobCondition, ReactiveJobStatus
+from reactivejob_api import ReactiveJobCondition, ReactiveJobRun, ReactiveJobStatus
 from reactivejob_api.models import Job
 
 READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
+SUSPENDED = "Suspended"
+SUSPENDED_MESSAGE = "spec.suspend is true: no new Job is made; a held change runs on resume"
 
 
 class State(enum.StrEnum):
@@ -23,6 +25,7 @@ class State(enum.StrEnum):
     DELETING = "Deleting"
     READY = "Ready"
     ERROR = "Error"
+    SUSPENDED = "Suspended"  # spec.suspend holds a change that has not run
 
 
 @dataclass(frozen=True)
@@ -52,28 +55,41 @@ def job_outcome(job: Job) -> Outcome:
     return Outcome(State.PROCESSING, "JobRunning", f"waiting for job {name} to complete", name)
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What run control adds to a status; None keeps what the previous status had."""
+
+    suspended: bool = False
+    history: list[ReactiveJobRun] | None = None
+    last_handled_rerun: str | None = None
+
+
 def build_status(
-    previous: ReactiveJobStatus | None, generation: int, outcome: Outcome, now: datetime.datetime
+    previous: ReactiveJobStatus | None,
+    generation: int,
+    outcome: Outcome,
+    now: datetime.datetime,
+    runs: RunRecord = RunRecord(),
 ) -> ReactiveJobStatus:
     """The full status for ``outcome``; timestamps move only when a condition really changes,
-    so reconciling an unchanged object writes nothing."""
+    so reconciling an unchanged object writes nothing.
+
+    A held change (State.SUSPENDED) reads Ready=False with neither Reconciling nor Stalled:
+    kstatus then says InProgress, never Failed; the Suspended condition says why."""
     old = {c.type: c for c in (previous.conditions if previous else None) or []}
-    ready = {State.READY: "True", State.ERROR: "False"}.get(outcome.state, "Unknown")
-    wanted = [(READY, ready)]
+    ready = {State.READY: "True", State.ERROR: "False", State.SUSPENDED: "False"}.get(
+        outcome.state, "Unknown"
+    )
+    wanted = [(READY, ready, outcome.reason, outcome.message)]
     if outcome.state in (State.PROCESSING, State.DELETING, State.NEW):
-        wanted.append((RECONCILING, "True"))
+        wanted.append((RECONCILING, "True", outcome.reason, outcome.message))
     if outcome.state is State.ERROR:
-        wanted.append((STALLED, "True"))
+        wanted.append((STALLED, "True", outcome.reason, outcome.message))
+    if runs.suspended:
+        wanted.append((SUSPENDED, "True", "Suspended", SUSPENDED_MESSAGE))
     conditions = [
-        _condition(
-            old.get(kind),
-            kind,
-            status=status,
-            reason=outcome.reason,
-            message=outcome.message,
-            now=now,
-        )
-        for kind, status in wanted
+        _condition(old.get(kind), kind, status=status, reason=reason, message=message, now=now)
+        for kind, status, reason, message in wanted
     ]
     current = outcome.current_job_name or (previous.current_job_name if previous else None)
     status = ReactiveJobStatus(
@@ -83,6 +99,12 @@ def build_status(
     )
     if current:
         status.current_job_name = current
+    handled = runs.last_handled_rerun or (previous.last_handled_rerun if previous else None)
+    if handled:
+        status.last_handled_rerun = handled
+    history = runs.history if runs.history is not None else (previous.history if previous else None)
+    if history:
+        status.history = history
     return status
 
 

@@ -33,6 +33,7 @@ from .models import (
     ReactiveJob,
     ReactiveJobList,
     ReactiveJobCondition,
+    ReactiveJobRun,
     ReactiveJobSpec,
     ReactiveJobStatus,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "ReactiveJobClient",
     "ReactiveJobList",
     "ReactiveJobCondition",
+    "ReactiveJobRun",
     "ReactiveJobSpec",
     "ReactiveJobStatus",
     "WatchEvent",

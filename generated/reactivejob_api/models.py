@@ -1244,6 +1244,36 @@ class ReactiveJobCondition(BaseModel):
     )
 
 
+class ReactiveJobRun(BaseModel):
+    """
+    One run of a ReactiveJob, as recorded in its status.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    job_name: str = Field(..., alias="jobName", description="Name of the Job made for the run.")
+    generation: int = Field(..., description="Generation of the ReactiveJob the run was made for.")
+    template_hash: str = Field(
+        ..., alias="templateHash", description="sha256 of the job template the run was made from."
+    )
+    cause: str = Field(..., description="Why the run was made.")
+    rerun: str | None = Field(
+        None, description="The batch.cs.sap.com/rerun token the run was made for, if any."
+    )
+    start_time: str | None = Field(
+        None, alias="startTime", description="When the run's Job started (was created or resumed)."
+    )
+    completion_time: str | None = Field(
+        None, alias="completionTime", description="When the run's Job finished."
+    )
+    result: str = Field(
+        ...,
+        description="Waiting (held until older Jobs finish, or suspended), Running, Succeeded, Failed, or\nCancelled (deleted by the operator before it finished: replaced or superseded).",
+    )
+
+
 class ReactiveJobStatus(BaseModel):
     """
     ReactiveJobStatus defines the observed state of ReactiveJob.
@@ -1264,6 +1294,16 @@ class ReactiveJobStatus(BaseModel):
         None,
         alias="currentJobName",
         description="Name of current job; that is, the name of the last job that was created for this ReactiveJob.",
+    )
+    last_handled_rerun: str | None = Field(
+        None,
+        alias="lastHandledRerun",
+        description="The last value of the batch.cs.sap.com/rerun annotation that a Job was made for.",
+    )
+    history: list[ReactiveJobRun] | None = Field(
+        None,
+        description="The last 10 runs, newest first. Kept after their Jobs are deleted.",
+        max_length=10,
     )
 
 
@@ -4082,6 +4122,27 @@ class ReactiveJobSpec(BaseModel):
         ...,
         alias="jobTemplate",
         description="Specifies the job that will be created when executing.",
+    )
+    concurrency_policy: str | None = Field(
+        None,
+        alias="concurrencyPolicy",
+        description="What happens to a Job still running when a new run starts: Allow (the default) lets\nit run beside the new one; Forbid holds the new Job (created suspended) until no\nolder Job is active; Replace deletes the active older Jobs (foreground) and starts\nthe new one once they are gone. No run is ever skipped: the newest template runs.",
+    )
+    suspend: bool | None = Field(
+        None,
+        description="While true, no new Job is created and template changes are recorded, not run; a\nJob already running is not touched. The newest template runs on resume.",
+    )
+    successful_jobs_history_limit: int | None = Field(
+        None,
+        alias="successfulJobsHistoryLimit",
+        description="How many succeeded Jobs to keep, the newest Job included; older ones are deleted,\noldest first. The newest Job is never deleted. Unset: only the template's own\nttlSecondsAfterFinished removes Jobs.",
+        ge=0,
+    )
+    failed_jobs_history_limit: int | None = Field(
+        None,
+        alias="failedJobsHistoryLimit",
+        description="How many failed Jobs to keep, the newest Job included; older ones are deleted,\noldest first. The newest Job is never deleted. Unset: only the template's own\nttlSecondsAfterFinished removes Jobs.",
+        ge=0,
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from reactivejob.naming import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
+    ANNOTATION_RUN_CAUSE,
     FINALIZER,
     LABEL_CONTROLLER_NAME,
     LABEL_CONTROLLER_UID,
@@ -71,6 +72,7 @@ def test_a_new_reactive_job_gets_a_finalizer_and_a_job() -> None:
     assert meta.annotations == {
         ANNOTATION_GENERATION: "1",
         ANNOTATION_HASH: template_hash(template),
+        ANNOTATION_RUN_CAUSE: "Created",
     }
     assert meta.finalizers == [FINALIZER]
     assert meta.owner_references is not None

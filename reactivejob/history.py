@@ -1,0 +1,108 @@
+"""``status.history``: the last runs of a ReactiveJob, newest first, kept after their Jobs go.
+
+An entry changes only when its run changes result, and its times are set once (start when it
+first runs, completion when it finishes), so keeping history adds no status write of its own:
+it rides on the writes the state changes make anyway.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+
+from reactivejob_api import ReactiveJobRun
+from reactivejob_api.models import Job
+
+from .naming import ANNOTATION_HASH, ANNOTATION_RUN_CAUSE
+from .runs import (
+    CREATED,
+    FAILED,
+    SUCCEEDED,
+    TEMPLATE_CHANGED,
+    finish_time,
+    generation_of,
+    is_held,
+    name_of,
+    rerun_of,
+    result_of,
+)
+
+MAX_HISTORY = 10
+RUNNING, WAITING, CANCELLED = "Running", "Waiting", "Cancelled"
+
+
+def stamp(now: datetime.datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_run(job: Job, cause: str, now: datetime.datetime) -> ReactiveJobRun:
+    """The entry for a Job the operator creates (or finds made but not yet recorded)."""
+    annotations = (job.metadata.annotations if job.metadata else None) or {}
+    waiting = is_held(job) or bool(job.spec and job.spec.suspend)
+    return ReactiveJobRun(
+        job_name=name_of(job),
+        generation=generation_of(job),
+        template_hash=annotations.get(ANNOTATION_HASH, ""),
+        cause=annotations.get(ANNOTATION_RUN_CAUSE, cause),
+        rerun=rerun_of(job),
+        start_time=None if waiting else stamp(now),
+        result=WAITING if waiting else RUNNING,
+    )
+
+
+def adopted_run(job: Job, digest: str, now: datetime.datetime) -> ReactiveJobRun:
+    """The entry for the current Job when the history lacks it: ours, made just before a crash
+    (its annotations say why), or one made before run control (by the Go operator, or by us
+    before this version), recorded with the hash of the template it is current for."""
+    annotations = (job.metadata.annotations if job.metadata else None) or {}
+    if ANNOTATION_RUN_CAUSE in annotations:
+        return new_run(job, annotations[ANNOTATION_RUN_CAUSE], now)
+    entry = new_run(job, CREATED if generation_of(job) <= 1 else TEMPLATE_CHANGED, now)
+    return entry.model_copy(update={"template_hash": digest, "start_time": _started(job)})
+
+
+def updated(
+    history: Sequence[ReactiveJobRun],
+    jobs: Mapping[str, Job],
+    now: datetime.datetime,
+    *,
+    decided: Mapping[str, str] | None = None,
+    added: ReactiveJobRun | None = None,
+) -> list[ReactiveJobRun]:
+    """``history`` with ``added`` in front, each unfinished entry brought up to date with its
+    Job, if it still exists; ``decided`` holds the results this reconcile brings about (a Job
+    resumed now runs, one deleted now is cancelled). Capped at MAX_HISTORY."""
+    entries = [added, *history] if added is not None else list(history)
+    return [_brought_up_to_date(e, jobs, decided or {}, now) for e in entries[:MAX_HISTORY]]
+
+
+def _brought_up_to_date(
+    entry: ReactiveJobRun,
+    jobs: Mapping[str, Job],
+    decided: Mapping[str, str],
+    now: datetime.datetime,
+) -> ReactiveJobRun:
+    if entry.result not in (WAITING, RUNNING):
+        return entry  # finished: final
+    job = jobs.get(entry.job_name)
+    observed = _observed(job) if job is not None else None
+    if observed not in (SUCCEEDED, FAILED):  # what happened wins over what was decided
+        observed = decided.get(entry.job_name) or observed
+    result = observed
+    if result is None or result == entry.result:
+        return entry  # unchanged, or its Job is gone: as last seen
+    update: dict[str, str] = {"result": result}
+    if result not in (CANCELLED, WAITING) and not entry.start_time:
+        update["start_time"] = (_started(job) if job is not None else None) or stamp(now)
+    if result not in (RUNNING, WAITING):
+        update["completion_time"] = (finish_time(job) if job is not None else None) or stamp(now)
+    return entry.model_copy(update=update)
+
+
+def _observed(job: Job) -> str:
+    return result_of(job) or (WAITING if job.spec and job.spec.suspend else RUNNING)
+
+
+def _started(job: Job) -> str | None:
+    started = job.status.start_time if job.status else None
+    return str(started) if started else None

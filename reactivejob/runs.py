@@ -1,0 +1,164 @@
+"""Run control: what the spec asks of runs, and what each Job of a ReactiveJob is doing.
+
+Pure reads of a ReactiveJob and its Jobs, for ``decide``. The names follow CronJob's
+(concurrencyPolicy, suspend, successfulJobsHistoryLimit, failedJobsHistoryLimit); unlike
+CronJob, no run is ever skipped: the newest template always runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reactivejob_api import ReactiveJob
+from reactivejob_api.models import Job
+
+from .naming import (
+    ANNOTATION_GENERATION,
+    ANNOTATION_HELD,
+    ANNOTATION_RERUN,
+    RERUN_TOKEN_MAX,
+)
+
+ALLOW, FORBID, REPLACE = "Allow", "Forbid", "Replace"
+SUCCEEDED, FAILED = "Succeeded", "Failed"
+# Why a run was made, as status.history and the run-cause annotation say.
+CREATED, TEMPLATE_CHANGED, RERUN = "Created", "TemplateChanged", "Rerun"
+
+
+@dataclass(frozen=True)
+class RunControl:
+    policy: str
+    suspend: bool
+    successful_limit: int | None
+    failed_limit: int | None
+    rerun: str | None  # the requested token; None when absent, empty or invalid
+    invalid_rerun: str | None  # why the requested token is ignored
+
+    @classmethod
+    def of(cls, reactive_job: ReactiveJob) -> RunControl:
+        spec = reactive_job.spec
+        annotations = (reactive_job.metadata.annotations if reactive_job.metadata else None) or {}
+        token = annotations.get(ANNOTATION_RERUN) or None
+        invalid = rerun_token_problem(token)
+        return cls(
+            policy=(spec.concurrency_policy if spec else None) or ALLOW,
+            suspend=bool(spec.suspend if spec else False),
+            successful_limit=spec.successful_jobs_history_limit if spec else None,
+            failed_limit=spec.failed_jobs_history_limit if spec else None,
+            rerun=None if invalid else token,
+            invalid_rerun=invalid,
+        )
+
+    def limit(self, result: str) -> int | None:
+        return self.successful_limit if result == SUCCEEDED else self.failed_limit
+
+
+def rerun_token_problem(token: str | None) -> str | None:
+    """Why a rerun token cannot be used (the webhook refuses the same), else None."""
+    if token is not None and len(token) > RERUN_TOKEN_MAX:
+        return (
+            f"metadata.annotations[{ANNOTATION_RERUN}]: must be at most {RERUN_TOKEN_MAX} "
+            f"characters, not {len(token)}"
+        )
+    return None
+
+
+def newest_first(jobs: Sequence[Job], requested: str | None) -> list[Job]:
+    """By the generation each was made for (the Go operator's order); within one generation a
+    Job made for the requested rerun token first, then by creation time."""
+    return sorted(
+        jobs,
+        key=lambda job: (
+            generation_of(job),
+            requested is not None and rerun_of(job) == requested,
+            str(_meta(job).creation_timestamp or ""),
+            name_of(job),
+        ),
+        reverse=True,
+    )
+
+
+def result_of(job: Job) -> str | None:
+    """Succeeded or Failed once the Job has finished, else None."""
+    for condition in (job.status.conditions if job.status else None) or []:
+        if condition.status == "True" and condition.type in ("Complete", "Failed"):
+            return SUCCEEDED if condition.type == "Complete" else FAILED
+    return None
+
+
+def finish_time(job: Job) -> str | None:
+    status = job.status
+    if status is None:
+        return None
+    if status.completion_time:
+        return str(status.completion_time)
+    for condition in status.conditions or []:
+        if condition.status == "True" and condition.type in ("Complete", "Failed"):
+            return str(condition.last_transition_time) if condition.last_transition_time else None
+    return None
+
+
+def is_held(job: Job) -> bool:
+    """Created suspended by the operator and not resumed yet."""
+    return bool(job.spec and job.spec.suspend) and ANNOTATION_HELD in (_meta(job).annotations or {})
+
+
+def may_run(job: Job) -> bool:
+    """Its Pods run, or may: not finished, and not suspended with no active Pods. A Job that is
+    being deleted counts until it is gone (foreground deletion waits for its Pods)."""
+    if result_of(job) is not None:
+        return False
+    suspended = bool(job.spec and job.spec.suspend)
+    active = bool(job.status and job.status.active)
+    return not suspended or active or deleting(job)
+
+
+def deleting(job: Job) -> bool:
+    return _meta(job).deletion_timestamp is not None
+
+
+def pruned(ordered: Sequence[Job], control: RunControl) -> tuple[str, ...]:
+    """Jobs to delete of ``ordered`` (newest first; the newest is never deleted): those beyond
+    the history limits, and superseded Jobs that were held and never started (their template
+    will not run: a newer one has replaced it)."""
+    if not ordered:
+        return ()
+    newest, superseded = ordered[0], ordered[1:]
+    finished = [j for j in ordered if result_of(j) is not None]
+    doomed = [*(j for j in superseded if is_held(j)), *beyond_history_limits(finished, control)]
+    names = (name_of(j) for j in doomed if j is not newest and not deleting(j))
+    return tuple(dict.fromkeys(names))
+
+
+def beyond_history_limits(finished: Sequence[Job], control: RunControl) -> list[Job]:
+    """Finished Jobs (newest first) that the history limits no longer keep: CronJob's count,
+    the newest Job of each result included."""
+    beyond: list[Job] = []
+    for result in (SUCCEEDED, FAILED):
+        limit = control.limit(result)
+        if limit is not None:
+            beyond.extend([j for j in finished if result_of(j) == result][limit:])
+    return beyond
+
+
+def rerun_of(job: Job) -> str | None:
+    return (_meta(job).annotations or {}).get(ANNOTATION_RERUN)
+
+
+def generation_of(job: Job) -> int:
+    """The Go operator's sort key; a missing or garbled annotation sorts oldest."""
+    try:
+        return int((_meta(job).annotations or {}).get(ANNOTATION_GENERATION, ""))
+    except ValueError:
+        return -1
+
+
+def name_of(job: Job) -> str:
+    return str(_meta(job).name)
+
+
+def _meta(job: Job) -> Any:
+    assert job.metadata is not None
+    return job.metadata
