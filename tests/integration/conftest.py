@@ -92,6 +92,16 @@ def operator(
     process.stop()
 
 
+@pytest.fixture
+def unstarted_operator(
+    control_plane: ControlPlane, cluster: Cluster, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    """The operator for the test's namespace, for the test to start, stop and kill."""
+    process = OperatorProcess(control_plane.kubeconfig, [cluster.namespace], tmp_path / "operator")
+    yield process
+    process.stop()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -134,6 +134,8 @@ class JobAdditions:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.added: list[dict[str, Any]] = []  # Job metadata, in the order ADDED arrived
+        # Every event in the order it arrived: (type, uid label, name, unsuspended and unfinished)
+        self.timeline: list[tuple[str, str, str, bool]] = []
         self._watch = watch.Watch()  # type: ignore[no-untyped-call]
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._listed = threading.Event()
@@ -159,6 +161,8 @@ class JobAdditions:
             )
             listed = json.loads(answer.data)
             self.added = [job["metadata"] for job in listed["items"]]
+            for job in listed["items"]:
+                self._record("ADDED", job)
             version = listed["metadata"]["resourceVersion"]
             self._listed.set()
             while True:
@@ -175,11 +179,38 @@ class JobAdditions:
                     version = job["metadata"]["resourceVersion"]
                     if event["type"] == "ADDED":
                         self.added.append(job["metadata"])
+                    self._record(event["type"], job)
                 if self._stopping.is_set():  # else the server ended it (timeout): watch on
                     return
         except BaseException as error:  # surfaced by the test through .error
             self.error = error
             self._listed.set()
+
+    def _record(self, kind: str, job: dict[str, Any]) -> None:
+        conditions = (job.get("status") or {}).get("conditions") or []
+        finished = any(
+            c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conditions
+        )
+        runs = not (job.get("spec") or {}).get("suspend") and not finished
+        owner = job["metadata"]["labels"].get(LABEL_CONTROLLER_UID, "")
+        self.timeline.append((kind, owner, job["metadata"]["name"], runs))
+
+    def most_running_at_once(self, uid: str) -> tuple[int, list[str]]:
+        """The most Jobs of ``uid`` that were unsuspended and unfinished at one instant, as the
+        watch saw it, with their names at the first such instant."""
+        assert self.error is None, f"the Job watch failed: {self.error!r}"
+        running: set[str] = set()
+        most: tuple[int, list[str]] = (0, [])
+        for kind, owner, name, runs in self.timeline:
+            if owner != uid:
+                continue
+            if runs and kind != "DELETED":
+                running.add(name)
+            else:
+                running.discard(name)
+            if len(running) > most[0]:
+                most = (len(running), sorted(running))
+        return most
 
     def of(self, uid: str) -> list[dict[str, Any]]:
         assert self.error is None, f"the Job watch failed: {self.error!r}"

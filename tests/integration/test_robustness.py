@@ -10,10 +10,8 @@ import os
 import random
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from reactivejob.naming import (
@@ -39,13 +37,6 @@ from tests.integration.kube_helpers import (
 from tests.samples import reactive_job, simple_template
 
 REV = "testing.batch.cs.sap.com/rev"
-
-
-@pytest.fixture
-def unstarted_operator(control_plane: ControlPlane, cluster: Cluster, tmp_path: Path) -> Any:
-    process = OperatorProcess(control_plane.kubeconfig, [cluster.namespace], tmp_path / "operator")
-    yield process
-    process.stop()
 
 
 def rev_patch(rev: int) -> dict[str, Any]:
