@@ -17,7 +17,8 @@ from reactivejob_api import AlreadyExists, ApiError, ReactiveJob
 from reactivejob_api.aio import AsyncJobClient
 
 from .desired import desired_job
-from .naming import template_hash
+from .naming import ANNOTATION_RERUN, template_hash
+from .runs import rerun_token_problem
 
 # The Go operator's path, so existing ValidatingWebhookConfigurations keep working.
 WEBHOOK_ID = "validate-batch-cs-sap-com-v1alpha1-reactivejob"
@@ -31,6 +32,10 @@ async def check(body: dict[str, Any], old: dict[str, Any] | None, jobs: AsyncJob
     meta = body.get("metadata") or {}
     if meta.get("deletionTimestamp"):
         return  # finalizer removal during deletion must never be blocked by the template
+    # An annotation: no CRD rule can see it (CEL in a CRD reads only metadata.name).
+    problem = rerun_token_problem((meta.get("annotations") or {}).get(ANNOTATION_RERUN) or None)
+    if problem is not None:
+        raise kopf.AdmissionError(problem, code=422)
     if old is not None and old.get("spec") == body.get("spec"):
         return  # metadata-only updates (finalizers, labels) cannot make the template invalid
     template = (body.get("spec") or {}).get("jobTemplate") or {}

@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from reactivejob.admission import WEBHOOK_ID
+from reactivejob.naming import ANNOTATION_RERUN
 from reactivejob_api import GROUP, PLURAL, VERSION
 from testbed import ControlPlane
 from testbed.certs import CertificateAuthority
@@ -212,6 +213,23 @@ def test_invalid_pod_spec_is_refused_at_apply_with_the_servers_reason(cluster: C
     assert reason.startswith(JOB_REJECTED), reason
     assert "spec.template.spec.restartPolicy: Required value: valid values:" in reason
     assert cluster.get("always") is None
+
+
+@pytest.mark.usefixtures("admitted")
+def test_a_rerun_token_over_63_characters_is_refused_naming_the_annotation(
+    cluster: Cluster,
+) -> None:
+    body = reactive_job("rerun", simple_template(**{OUTCOME: "Complete"}))
+    body["metadata"]["annotations"] = {ANNOTATION_RERUN: "x" * 64}
+    reason = webhook_reason(refusal(cluster, body))
+    assert reason == (
+        f"metadata.annotations[{ANNOTATION_RERUN}]: must be at most 63 characters, not 64"
+    )
+    body["metadata"]["annotations"] = {ANNOTATION_RERUN: "x" * 63}
+    cluster.create(body)
+    with pytest.raises(ApiException) as refused:  # on update too, a metadata-only change
+        cluster.patch("rerun", {"metadata": {"annotations": {ANNOTATION_RERUN: "y" * 70}}})
+    assert "must be at most 63 characters, not 70" in webhook_reason(message_of(refused.value))
 
 
 @pytest.mark.usefixtures("admitted")

@@ -227,6 +227,13 @@ def test_takeover_from_the_go_operator_reruns_nothing(
         ),
         what="the superseded Go-era Job released",
     )
+    # The run is recorded with our hash of its template, so a change of spec that leaves the
+    # template alone (a run-control field) runs nothing, though the generation moves.
+    assert adopted["status"]["history"][0]["jobName"] == "legacy-x7k2p"
+    cluster.patch("legacy", {"spec": {"concurrencyPolicy": "Allow"}})
+    unchanged = cluster.wait_state("legacy", "Ready")
+    assert unchanged["metadata"]["generation"] == 3
+    assert len(cluster.jobs(owner["metadata"]["uid"])) == 2
     # The first change after the takeover runs a Job of ours, as the Go operator would have.
     cluster.patch("legacy", rev_patch(3))
     obj = cluster.wait_state("legacy", "Ready")
