@@ -1,7 +1,8 @@
 """``make demo`` / ``reactivejob-demo``: the whole story on an embedded control plane.
 
 Start kube-apiserver + etcd (+ garbage collector and TTL controllers), install the CRD, run the
-operator, then walk one ReactiveJob through create, succeed, change, re-run, fail, fix, delete.
+operator, then walk one ReactiveJob through create, succeed, change, fail, fix, a manual re-run,
+a change under concurrencyPolicy Replace while a Job runs, and delete.
 No kubelet runs here: a stand-in marks each Job Complete or Failed as its template's
 ``testing.batch.cs.sap.com/outcome`` annotation asks. Ctrl-C stops everything and cleans up.
 """
@@ -13,21 +14,27 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from reactivejob.naming import LABEL_CONTROLLER_UID
+from reactivejob.naming import ANNOTATION_RERUN, LABEL_CONTROLLER_UID
 from reactivejob_api import Connection, ReactiveJob, ReactiveJobClient
 from reactivejob_api.client import JobClient
 from testbed.cli import exit_on_sigterm
 from testbed.clients import api_client
 from testbed.cluster import ControlPlane
 from testbed.errors import ControlPlaneError
-from testbed.harness import OUTCOME_ANNOTATION, JobRunner, OperatorProcess, install_reactivejob_crd
+from testbed.harness import (
+    DELAY_ANNOTATION,
+    OUTCOME_ANNOTATION,
+    JobRunner,
+    OperatorProcess,
+    install_reactivejob_crd,
+)
 
 # Package data, so the demo runs the same from a wheel, the image-less install or a checkout.
 EXAMPLE = files("testbed.demo") / "reactivejob.yaml"
@@ -79,9 +86,44 @@ class Story:
             ]
             say(f"      Job {job.metadata.name}: {', '.join(done) or 'running'}")
 
+    def wait_until(
+        self, name: str, reached: Callable[[ReactiveJob], bool], what: str
+    ) -> ReactiveJob:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            obj = self.jobs.get(name, NAMESPACE)
+            if reached(obj):
+                return obj
+            time.sleep(0.2)
+        raise TimeoutError(f"{name}: {what} not reached within {self.timeout:.0f}s")
+
+    def history(self, obj: ReactiveJob) -> None:
+        say("    status.history (newest first):")
+        for run in (obj.status.history if obj.status else None) or []:
+            token = f" {run.rerun}" if run.rerun else ""
+            say(f"      {run.job_name}: generation {run.generation}, {run.cause}{token}, "
+                f"{run.result}")  # fmt: skip
+
     def change(self, name: str, patch: dict[str, Any], what: str) -> None:
         say(f"\n==> {what}")
         self.jobs.patch(name, NAMESPACE, patch)
+
+
+def _handled(obj: ReactiveJob, token: str) -> bool:
+    status = obj.status
+    return bool(status and status.last_handled_rerun == token and status.state == "Ready")
+
+
+def _running(obj: ReactiveJob) -> bool:
+    """The newest Job has started (its run is recorded as Running)."""
+    history = (obj.status.history if obj.status else None) or []
+    meta = obj.metadata
+    return bool(
+        history
+        and meta
+        and history[0].generation == meta.generation
+        and history[0].result == "Running"
+    )
 
 
 def template_annotations(**values: str) -> dict[str, Any]:
@@ -121,6 +163,30 @@ def tell(story: Story, manifest: dict[str, Any]) -> None:
         "fix it: a new Job runs and succeeds",
     )
     story.show(step(name, "Ready"))
+
+    token = "demo-1"
+    say(f"\n==> kubectl annotate reactivejob {name} {ANNOTATION_RERUN}={token}   (a manual re-run)")
+    story.jobs.patch(name, NAMESPACE, {"metadata": {"annotations": {ANNOTATION_RERUN: token}}})
+    story.show(story.wait_until(name, lambda o: _handled(o, token), f"rerun {token} done"))
+
+    story.change(
+        name,
+        {
+            "spec": {
+                "concurrencyPolicy": "Replace",
+                "jobTemplate": {"metadata": {"annotations": {DELAY_ANNOTATION: "600"}}},
+            }
+        },
+        "concurrencyPolicy: Replace, and a template whose Job runs for 10 minutes",
+    )
+    story.show(story.wait_until(name, _running, "the long Job running"))
+    story.change(
+        name,
+        template_annotations(**{DELAY_ANNOTATION: "0"}),
+        "change it while that Job runs: Replace deletes it, then starts the new one",
+    )
+    story.show(step(name, "Ready"))
+    story.history(story.jobs.get(name, NAMESPACE))
 
     say("\n==> kubectl delete reactivejob " + name + "   (its Jobs go first, foreground)")
     uid = story.jobs.get(name, NAMESPACE).metadata.uid  # type: ignore[union-attr]
