@@ -106,13 +106,13 @@ def is_held(job: Job) -> bool:
 
 
 def may_run(job: Job) -> bool:
-    """Its Pods run, or may: not finished, and not suspended with no active Pods. A Job that is
-    being deleted counts until it is gone (foreground deletion waits for its Pods)."""
+    """Its Pods run, or may: not finished, and not suspended with no active Pods. An unfinished
+    Job being deleted counts until it is gone (foreground deletion waits for its Pods)."""
     if result_of(job) is not None:
         return False
     suspended = bool(job.spec and job.spec.suspend)
     active = bool(job.status and job.status.active)
-    return not suspended or active or deleting(job)
+    return not suspended or active
 
 
 def deleting(job: Job) -> bool:

@@ -141,6 +141,19 @@ def test_forbid_does_not_hold_when_no_older_job_may_run() -> None:
     assert not (created(plan).spec and created(plan).spec.suspend)  # type: ignore[union-attr]
 
 
+def test_an_older_job_suspended_by_hand_waits_for_its_pods_to_stop() -> None:
+    spec = {"concurrencyPolicy": "Forbid"}
+    stopping = job("migrate-old", 1, OLD, state="running")
+    assert stopping.spec is not None
+    stopping.spec.suspend = True  # Pods still active: the job controller is stopping them
+    held = created(decide(rj(spec=spec), TEMPLATE, [stopping], NOW))
+    assert held.spec is not None and held.spec.suspend is True
+    assert stopping.status is not None
+    stopping.status.active = 0
+    free = created(decide(rj(spec=spec), TEMPLATE, [stopping], NOW))
+    assert not (free.spec and free.spec.suspend)
+
+
 def test_a_held_job_is_resumed_once_the_older_one_finishes() -> None:
     spec = {"concurrencyPolicy": "Forbid"}
     held = job("migrate-new", 2, state="held")
