@@ -15,8 +15,10 @@ from testbed import ControlPlane, kubernetes_version
 from .paths import KUBE_OPENAPI_DIR
 
 # The group-version documents the schema references: batch/v1 for JobTemplateSpec (and Jobs),
-# events.k8s.io/v1 for the Events the operator posts, coordination.k8s.io/v1 for its Lease.
+# events.k8s.io/v1 for the Events the operator posts, coordination.k8s.io/v1 for its Lease,
+# and the core api/v1 for the ConfigMaps and Secrets that config triggers watch.
 DOCUMENTS = {
+    "api/v1": "core-v1.json",
     "apis/batch/v1": "batch-v1.json",
     "apis/events.k8s.io/v1": "events-v1.json",
     "apis/coordination.k8s.io/v1": "coordination-v1.json",

@@ -1262,6 +1262,11 @@ class ReactiveJobRun(BaseModel):
     rerun: str | None = Field(
         None, description="The batch.cs.sap.com/rerun token the run was made for, if any."
     )
+    config_hash: str | None = Field(
+        None,
+        alias="configHash",
+        description="sha256 over the referenced ConfigMaps' and Secrets' names and data the run was made\nwith (with rerunOnConfigChange only).",
+    )
     start_time: str | None = Field(
         None, alias="startTime", description="When the run's Job started (was created or resumed)."
     )
@@ -2793,6 +2798,75 @@ class Probe(BaseModel):
     )
 
 
+class Secret(BaseModel):
+    """
+    Secret holds secret data of a certain type. The total bytes of the values in the Data field must be less than MaxSecretSize bytes.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    data: dict[str, str] | None = Field(
+        None,
+        description="Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4",
+    )
+    immutable: bool | None = Field(
+        None,
+        description="Immutable, if set to true, ensures that data stored in the Secret cannot be updated (only object metadata can be modified). If not set to true, the field can be modified at any time. Defaulted to nil.",
+    )
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ObjectMeta | None = Field(
+        None,
+        description="Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    )
+    string_data: dict[str, str] | None = Field(
+        None,
+        alias="stringData",
+        description="stringData allows specifying non-binary secret data in string form. It is provided as a write-only input field for convenience. All keys and values are merged into the data field on write, overwriting any existing values. The stringData field is never output when reading from the API.",
+    )
+    type: str | None = Field(
+        None,
+        description="Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types",
+    )
+
+
+class SecretList(BaseModel):
+    """
+    SecretList is a list of Secret.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    items: list[Secret] = Field(
+        ...,
+        description="Items is a list of secret objects. More info: https://kubernetes.io/docs/concepts/configuration/secret",
+    )
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ListMeta | None = Field(
+        None,
+        description="Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+
+
 class SecurityContext(BaseModel):
     """
     SecurityContext holds security configuration that will be applied to a container. Some fields are present in both SecurityContext and PodSecurityContext.  When both are set, the values in SecurityContext take precedence.
@@ -2975,6 +3049,68 @@ class ClusterTrustBundleProjection(BaseModel):
         None,
         alias="signerName",
         description="Select all ClusterTrustBundles that match this signer name. Mutually-exclusive with name.  The contents of all selected ClusterTrustBundles will be unified and deduplicated.",
+    )
+
+
+class ConfigMap(BaseModel):
+    """
+    ConfigMap holds configuration data for pods to consume.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    binary_data: dict[str, str] | None = Field(
+        None,
+        alias="binaryData",
+        description="BinaryData contains the binary data. Each key must consist of alphanumeric characters, '-', '_' or '.'. BinaryData can contain byte sequences that are not in the UTF-8 range. The keys stored in BinaryData must not overlap with the ones in the Data field, this is enforced during validation process. Using this field will require 1.10+ apiserver and kubelet.",
+    )
+    data: dict[str, str] | None = Field(
+        None,
+        description="Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process.",
+    )
+    immutable: bool | None = Field(
+        None,
+        description="Immutable, if set to true, ensures that data stored in the ConfigMap cannot be updated (only object metadata can be modified). If not set to true, the field can be modified at any time. Defaulted to nil.",
+    )
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ObjectMeta | None = Field(
+        None,
+        description="Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    )
+
+
+class ConfigMapList(BaseModel):
+    """
+    ConfigMapList is a resource containing a list of ConfigMap objects.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    items: list[ConfigMap] = Field(..., description="Items is the list of ConfigMaps.")
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ListMeta | None = Field(
+        None,
+        description="More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
     )
 
 
@@ -4137,6 +4273,11 @@ class ReactiveJobSpec(BaseModel):
         alias="successfulJobsHistoryLimit",
         description="How many succeeded Jobs to keep, the newest Job included; older ones are deleted,\noldest first. The newest Job is never deleted. Unset: only the template's own\nttlSecondsAfterFinished removes Jobs.",
         ge=0,
+    )
+    rerun_on_config_change: bool | None = Field(
+        None,
+        alias="rerunOnConfigChange",
+        description="Also re-run when the data of a ConfigMap or Secret that the pod template references\nchanges (volumes, projected sources, envFrom, env valueFrom; init containers too).\nA missing reference that is not optional holds the run until it exists. Needs the\noperator's config triggers (--config-triggers; configTriggers.enabled in the chart).",
     )
     failed_jobs_history_limit: int | None = Field(
         None,
