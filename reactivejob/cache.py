@@ -22,6 +22,8 @@ from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
 
 from .clients import ApiClients
+from .config_cache import ConfigCache
+from .config_refs import Reference, references
 from .informer import PAGE_SIZE, WATCH_TIMEOUT, Informer, Key
 from .naming import LABEL_CONTROLLER_NAME, canonical_json, digest_of
 
@@ -44,6 +46,8 @@ class CachedReactiveJob:
     resource_version: str
     generation: int
     observed_generation: int  # of the status it holds; -1 without one
+    # The ConfigMaps and Secrets its template uses, with spec.rerunOnConfigChange; else None.
+    references: tuple[Reference, ...] | None = None
 
     @property
     def object(self) -> ReactiveJob:
@@ -73,10 +77,12 @@ def reactive_job_entry(
         # The spec (so the template) changes only with the generation: status and metadata
         # updates, most events, need no new hash.
         digest, kept = previous.template_hash, previous.template_encoded
+        refs = previous.references
     else:
         text = canonical_json(template)  # once: it gives both the hash and the size
         digest = digest_of(text)
         kept = text.encode() if keep_template or len(text) <= TEMPLATE_KEPT_UP_TO else None
+        refs = references(template) if spec.get("rerunOnConfigChange") is True else None
     trimmed = {**raw, "metadata": meta, "spec": {**spec, "jobTemplate": {}}}
     return CachedReactiveJob(
         encoded=_encoded(trimmed),
@@ -85,6 +91,7 @@ def reactive_job_entry(
         resource_version=meta.get("resourceVersion", ""),
         generation=generation,
         observed_generation=(raw.get("status") or {}).get("observedGeneration", -1),
+        references=refs,
     )
 
 
@@ -121,9 +128,14 @@ class Cache:
     """One informer per kind and watched namespace (or one per kind for all namespaces)."""
 
     def __init__(
-        self, clients: ApiClients, namespaces: Sequence[str], on_change: Callable[[Key], None]
+        self,
+        clients: ApiClients,
+        namespaces: Sequence[str],
+        on_change: Callable[[Key], None],
+        config: ConfigCache | None = None,
     ) -> None:
         self._on_change = on_change
+        self.config = config
         scopes: list[str | None] = list(namespaces) or [None]
         self._reactive_jobs = {ns: self._reactive_job_informer(clients, ns) for ns in scopes}
         self._jobs = {ns: self._job_informer(clients, ns) for ns in scopes}
@@ -171,9 +183,14 @@ class Cache:
                 timeout_seconds=WATCH_TIMEOUT,
             )
 
-        return Informer(
-            "ReactiveJob", page, watch, reactive_job_entry, lambda key, _o, _n: self._on_change(key)
-        )
+        return Informer("ReactiveJob", page, watch, reactive_job_entry, self._reactive_job_changed)
+
+    def _reactive_job_changed(
+        self, key: Key, _old: CachedReactiveJob | None, new: CachedReactiveJob | None
+    ) -> None:
+        if self.config is not None:
+            self.config.track(key, new.references if new is not None else None)
+        self._on_change(key)
 
     def _job_informer(self, clients: ApiClients, namespace: str | None) -> Informer[CachedJob]:
         api = clients.jobs

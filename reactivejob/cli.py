@@ -43,6 +43,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="concurrent reconciles (default: %(default)s)",
     )
     run.add_argument(
+        "--config-triggers",
+        action="store_true",
+        help="watch ConfigMaps and Secrets, so that objects with spec.rerunOnConfigChange re-run "
+        "when what they read changes (needs get, list, watch on both)",
+    )
+    run.add_argument(
         "--health-probe-bind-address",
         default=":8081",
         help="serves /healthz and /readyz; 0 disables (default: %(default)s)",
@@ -119,6 +125,7 @@ def options_from(args: argparse.Namespace) -> Options:
         leader_election=election,
         health_address=parse_address(args.health_probe_bind_address),
         metrics_address=parse_address(args.metrics_bind_address),
+        config_triggers=args.config_triggers,
     )
 
 

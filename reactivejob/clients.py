@@ -8,7 +8,13 @@ that closes them.
 from __future__ import annotations
 
 from reactivejob_api import AsyncReactiveJobClient, Connection
-from reactivejob_api.aio import AsyncEventClient, AsyncJobClient, AsyncLeaseClient
+from reactivejob_api.aio import (
+    AsyncConfigMapClient,
+    AsyncEventClient,
+    AsyncJobClient,
+    AsyncLeaseClient,
+    AsyncSecretClient,
+)
 from typedkube.aio import session_for
 
 # Reconciles run concurrently and each watch holds a connection for its lifetime.
@@ -24,6 +30,9 @@ class ApiClients:
         self.jobs = AsyncJobClient(connection, http=self.http)
         self.events = AsyncEventClient(connection, http=self.http)
         self.leases = AsyncLeaseClient(connection, http=self.http)
+        # Used only with config triggers on (the caches of these are made only then).
+        self.config_maps = AsyncConfigMapClient(connection, http=self.http)
+        self.secrets = AsyncSecretClient(connection, http=self.http)
 
     async def close(self) -> None:
         await self.http.close()

@@ -19,13 +19,15 @@ import datetime
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from reactivejob_api import AlreadyExists, Forbidden, Invalid, NotFound, ReactiveJob
 from reactivejob_api.models import Job
 
 from .cache import Cache, CachedReactiveJob, reactive_job_entry
 from .clients import ApiClients
+from .config_cache import TRIGGERS_OFF
+from .config_refs import ConfigView
 from .events import EventRecorder
 from .informer import Key
 from .metrics import JOBS_CREATED
@@ -37,6 +39,7 @@ from .status import Outcome, State, build_status, same_status
 log = logging.getLogger(__name__)
 
 EXPECTATION_RECHECK = 5.0  # safety net: the watch event for our write normally comes first
+CONFIG_SYNC_RECHECK = 1.0  # an opted-in object waits this long for its config caches' list
 EXPECTATION_TIMEOUT = 30.0  # an expectation the cache never meets (object gone) is dropped
 
 
@@ -97,8 +100,11 @@ class Controller:
         if log.isEnabledFor(logging.DEBUG):  # what a decision was based on, for tests and triage
             seen = ", ".join(_described(job) for job in mine) or "none"
             log.debug("%s/%s: reconciling generation %s; jobs: %s", *key, _generation(entry), seen)
+        config = self._config(key, entry)
+        if config is None:
+            return CONFIG_SYNC_RECHECK  # its ConfigMap and Secret caches have not listed yet
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        plan = self._decide(entry, reactive_job, mine, now)
+        plan = self._decide(entry, reactive_job, mine, now, config)
         if plan.fetch_template:
             try:
                 raw = await self.clients.reactive_jobs.get_json(key[1], key[0])
@@ -108,8 +114,17 @@ class Controller:
             reactive_job = entry.object
             if _uid(reactive_job) != uid:
                 return None  # replaced by a namesake: its own events bring it here
-            plan = self._decide(entry, reactive_job, mine, now)
+            plan = self._decide(entry, reactive_job, mine, now, config)
         return await self._execute(key, reactive_job, plan, {_name(j): j for j in owned}, orphans)
+
+    def _config(self, key: Key, entry: CachedReactiveJob) -> ConfigView | Literal[False] | None:
+        """What is known of the ConfigMaps and Secrets it reads (False: it does not opt in);
+        None while their caches are still listing."""
+        if entry.references is None:
+            return False
+        if self.cache.config is None:
+            return ConfigView(None, problem=TRIGGERS_OFF)
+        return self.cache.config.view(key[0], entry.references)
 
     @staticmethod
     def _decide(
@@ -117,8 +132,16 @@ class Controller:
         reactive_job: ReactiveJob,
         jobs: Sequence[Job],
         now: datetime.datetime,
+        config: ConfigView | Literal[False],
     ) -> Plan:
-        return decide(reactive_job, entry.template, jobs, now, digest=entry.template_hash)
+        return decide(
+            reactive_job,
+            entry.template,
+            jobs,
+            now,
+            digest=entry.template_hash,
+            config=config or None,
+        )
 
     async def _execute(
         self,

@@ -10,6 +10,7 @@ from reactivejob_api import API_VERSION, KIND, ReactiveJob
 from reactivejob_api.models import Job
 
 from .naming import (
+    ANNOTATION_CONFIG_HASH,
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
     ANNOTATION_HELD,
@@ -29,6 +30,7 @@ def desired_job(
     *,
     cause: str | None = None,
     rerun: str | None = None,
+    config_hash: str | None = None,
     hold: bool = False,
 ) -> Job:
     """``hold``: create it suspended (marked, so that the operator resumes it later), unless
@@ -52,6 +54,8 @@ def desired_job(
         annotations[ANNOTATION_RUN_CAUSE] = cause
     if rerun is not None:
         annotations[ANNOTATION_RERUN] = rerun
+    if config_hash is not None:
+        annotations[ANNOTATION_CONFIG_HASH] = config_hash
     if hold and not spec.get("suspend"):
         spec["suspend"] = True
         annotations[ANNOTATION_HELD] = "true"
@@ -65,7 +69,7 @@ def desired_job(
                 for k, v in template_metadata.items()
                 if k not in ("name", "generateName", "namespace")
             },
-            "name": job_name(metadata.name, metadata.uid, generation, rerun),
+            "name": job_name(metadata.name, metadata.uid, generation, rerun, config_hash),
             "namespace": metadata.namespace,
             "labels": labels,
             "annotations": annotations,

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from reactivejob_api import ReactiveJobRun
 from reactivejob_api.models import Job
 
-from .naming import ANNOTATION_HASH, ANNOTATION_RUN_CAUSE
+from .naming import ANNOTATION_CONFIG_HASH, ANNOTATION_HASH, ANNOTATION_RUN_CAUSE
 from .runs import (
     CREATED,
     FAILED,
@@ -45,6 +45,7 @@ def new_run(job: Job, cause: str, now: datetime.datetime) -> ReactiveJobRun:
         template_hash=annotations.get(ANNOTATION_HASH, ""),
         cause=annotations.get(ANNOTATION_RUN_CAUSE, cause),
         rerun=rerun_of(job),
+        config_hash=annotations.get(ANNOTATION_CONFIG_HASH),
         start_time=None if waiting else stamp(now),
         result=WAITING if waiting else RUNNING,
     )

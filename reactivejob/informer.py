@@ -54,6 +54,8 @@ class Informer(Generic[V]):
     synced: asyncio.Event = field(default_factory=asyncio.Event)  # first list is complete
     watching: bool = False  # a watch stream is open now (readiness)
     resource_version: str | None = None
+    last_error: BaseException | None = None  # why the last list or watch failed, until one works
+    on_synced: Callable[[], None] | None = None  # after each complete list
 
     async def run(self) -> None:
         backoff = BACKOFF_START
@@ -70,6 +72,7 @@ class Informer(Generic[V]):
                 self.resource_version = None
             except Exception as error:
                 self.watching = False
+                self.last_error = error
                 WATCH_RESTARTS.labels(self.kind).inc()
                 if isinstance(error, (ApiError, aiohttp.ClientError, OSError, ValueError)):
                     # ValueError: a stream cut mid-line is not valid JSON; OSError covers timeouts.
@@ -105,6 +108,9 @@ class Informer(Generic[V]):
             if old.get(key) != value:
                 self.handler(key, old.get(key), value)
         self.synced.set()
+        self.last_error = None
+        if self.on_synced is not None:
+            self.on_synced()
 
     async def _watch_once(self) -> None:
         assert self.resource_version is not None

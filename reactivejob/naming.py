@@ -21,6 +21,8 @@ ANNOTATION_RERUN = f"{GROUP}/rerun"
 ANNOTATION_RUN_CAUSE = f"{GROUP}/run-cause"
 # On a Job the operator created suspended to wait for older ones: only such a Job is resumed.
 ANNOTATION_HELD = f"{GROUP}/held"
+# On a Job made with spec.rerunOnConfigChange: the hash of the ConfigMaps and Secrets it read.
+ANNOTATION_CONFIG_HASH = f"{GROUP}/config-hash"
 RERUN_TOKEN_MAX = 63
 
 # Finalizers the API server's garbage collector owns: not "foreign" for DeletionBlocked.
@@ -47,11 +49,19 @@ def digest_of(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def job_name(reactive_job_name: str, uid: str, generation: int, rerun: str | None = None) -> str:
-    """``<name>-<5 chars>``, the suffix fixed by uid, generation and the rerun token, if any: a
-    retried create after a crash meets AlreadyExists instead of making a second Job for the
-    same run. Without a token the name is the one it always was."""
+def job_name(
+    reactive_job_name: str,
+    uid: str,
+    generation: int,
+    rerun: str | None = None,
+    config_hash: str | None = None,
+) -> str:
+    """``<name>-<5 chars>``, the suffix fixed by uid, generation, and the rerun token and config
+    hash when there are any: a retried create after a crash meets AlreadyExists instead of
+    making a second Job for the same run. Without them the name is the one it always was."""
     seed = f"{uid}/{generation}" if rerun is None else f"{uid}/{generation}/{rerun}"
+    if config_hash is not None:
+        seed += f"#config={config_hash}"
     digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
     suffix = ""
     for _ in range(5):

@@ -6,6 +6,7 @@ crash, a lost event, a takeover from the Go operator) and reaches the same decis
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,11 +15,13 @@ from typing import Any
 from reactivejob_api import ReactiveJob, ReactiveJobRun, ReactiveJobStatus
 from reactivejob_api.models import Job
 
+from .config_refs import ConfigView
 from .desired import desired_job
 from .history import CANCELLED, RUNNING, adopted_run, new_run, updated
-from .naming import ANNOTATION_HASH, FINALIZER, GC_FINALIZERS, template_hash
+from .naming import ANNOTATION_CONFIG_HASH, ANNOTATION_HASH, FINALIZER, GC_FINALIZERS, template_hash
 from .runs import (
     ALLOW,
+    CONFIG_CHANGED,
     CREATED,
     REPLACE,
     RERUN,
@@ -39,6 +42,8 @@ REQUEUE_RUNNING = 30.0  # safety net; Job watch events normally arrive first
 REQUEUE_DELETING = 5.0
 REJECTED_RETRY = 300.0  # a rejected template is retried this often, not in a hot loop
 REJECTED = "JobRejected"
+WAITING_FOR_CONFIG = "WaitingForConfig"
+CONFIG_UNAVAILABLE = "ConfigUnavailable"
 DELETION_BLOCKED = Outcome(
     State.DELETION_BLOCKED, "DeletionBlocked", "Deletion blocked due to foreign finalizers"
 )
@@ -76,17 +81,21 @@ def decide(
     now: datetime.datetime,
     *,
     digest: str | None = None,
+    config: ConfigView | None = None,
 ) -> Plan:
     """What to do for ``reactive_job`` given its Jobs. ``template`` is its spec.jobTemplate as
-    stored (None when only its hash, ``digest``, is known)."""
+    stored (None when only its hash, ``digest``, is known). ``config`` is what is known of the
+    ConfigMaps and Secrets it references, when it opts in to config triggers."""
     meta = reactive_job.metadata
     assert meta is not None
     if digest is None:
         assert template is not None, "decide() needs the template or its hash"
         digest = template_hash(template)
-    seen = Seen.of(reactive_job, jobs, digest, now)
+    seen = Seen.of(reactive_job, jobs, digest, now, config)
     if meta.deletion_timestamp:
         return _deleting(seen, meta.finalizers or [])
+    if config is not None and config.problem is not None:  # a run's identity cannot be known
+        return _noticed(seen, Outcome(State.ERROR, CONFIG_UNAVAILABLE, config.problem), "Warning")
     newest = seen.ordered[0] if seen.ordered else None
     if newest is not None and seen.is_current(newest):
         return _follow(seen, newest)  # the newest run exists
@@ -97,6 +106,10 @@ def decide(
     wait = rejection_backoff(seen.previous, seen.generation, now)
     if wait is not None:  # the server refused this template lately; a spec change retries now
         return Plan(release=seen.protected, requeue_after=wait)
+    if config is not None and config.missing:  # its Pods could not start: hold the run
+        missing = ", ".join(r.describe() for r in config.missing)
+        message = f"waiting for {missing}: not found, and not optional"
+        return _noticed(seen, Outcome(State.PROCESSING, WAITING_FOR_CONFIG, message), "Warning")
     if template is None:
         return Plan(fetch_template=True)
     return _start(seen, template, newest)
@@ -115,10 +128,16 @@ class Seen:
     previous: ReactiveJobStatus | None
     history: list[ReactiveJobRun]
     pending_rerun: str | None  # requested and not yet handled
+    config: ConfigView | None  # with config triggers only
 
     @classmethod
     def of(
-        cls, reactive_job: ReactiveJob, jobs: Sequence[Job], digest: str, now: datetime.datetime
+        cls,
+        reactive_job: ReactiveJob,
+        jobs: Sequence[Job],
+        digest: str,
+        now: datetime.datetime,
+        config: ConfigView | None,
     ) -> Seen:
         assert reactive_job.metadata is not None
         control = RunControl.of(reactive_job)
@@ -134,6 +153,7 @@ class Seen:
             previous=previous,
             history=(previous.history if previous else None) or [],
             pending_rerun=control.rerun if control.rerun != handled else None,
+            config=config,
         )
 
     @property
@@ -157,7 +177,20 @@ class Seen:
             e.job_name == name_of(job) and e.template_hash == self.digest for e in self.history
         )
         this_template = ours or generation_of(job) == self.generation or recorded
-        return this_template and self.pending_rerun in (None, rerun_of(job))
+        return (
+            this_template
+            and self.pending_rerun in (None, rerun_of(job))
+            and (self.config is None or self.config_of(job) in (None, self.config.hash))
+        )
+
+    def config_of(self, job: Job) -> str | None:
+        """The config hash a Job was made with: its annotation, else its run's record; None for
+        a Job made before its ReactiveJob opted in (taken as made with today's config)."""
+        annotated = (_meta(job).annotations or {}).get(ANNOTATION_CONFIG_HASH)
+        if annotated is not None:
+            return str(annotated)
+        recorded = next((e for e in self.history if e.job_name == name_of(job)), None)
+        return recorded.config_hash if recorded is not None else None
 
 
 def _follow(seen: Seen, newest: Job) -> Plan:
@@ -179,6 +212,8 @@ def _follow(seen: Seen, newest: Job) -> Plan:
             resume = name
     recorded = any(e.job_name == name for e in seen.history)
     added = None if recorded else adopted_run(newest, seen.digest, seen.now)
+    config = seen.config.hash if seen.config is not None else None
+    adopt = config if config is not None and seen.config_of(newest) is None else None
     events = (
         [Event("Normal", "JobStarted", f"Started job {name}: no older job is active")]
         if resume
@@ -192,7 +227,7 @@ def _follow(seen: Seen, newest: Job) -> Plan:
         replace=replace,
         resume=resume,
         handled=seen.pending_rerun,
-        release=tuple(n for n in seen.protected if n != name),
+        adopt_config=(name, adopt) if adopt is not None else None,
         events=(*events, *_finish_events(seen.previous, outcome)),
     )
 
@@ -201,9 +236,16 @@ def _start(seen: Seen, template: dict[str, Any], newest: Job | None) -> Plan:
     """A new run: its Job, held while an older Job may still run (Forbid, Replace)."""
     control, pending = seen.control, seen.pending_rerun
     blockers = _blockers(seen.ordered, control)
-    cause = _cause(newest, seen.history, seen.digest, pending)
+    cause = _cause(seen, newest)
+    config = seen.config.hash if seen.config is not None else None
     job = desired_job(
-        seen.reactive_job, template, seen.digest, cause=cause, rerun=pending, hold=bool(blockers)
+        seen.reactive_job,
+        template,
+        seen.digest,
+        cause=cause,
+        rerun=pending,
+        config_hash=config,
+        hold=bool(blockers),
     )
     if blockers:
         outcome = _waiting(job, blockers, control.policy)
@@ -233,14 +275,22 @@ def _plan(
     replace: tuple[str, ...] = (),
     resume: str | None = None,
     handled: str | None = None,
-    release: tuple[str, ...] | None = None,
+    adopt_config: tuple[str, str] | None = None,
     events: Sequence[Event] = (),
 ) -> Plan:
-    """The Plan for a living ReactiveJob: the status with its history, and the events."""
+    """The Plan for a living ReactiveJob: the status with its history, and the events.
+    ``adopt_config``: (job, config hash) to record for a Job made before the object opted in."""
     decided = dict.fromkeys((*prune, *replace), CANCELLED)
     if resume is not None:
         decided[resume] = RUNNING
     history = updated(seen.history, seen.by_name, seen.now, decided=decided, added=added)
+    if adopt_config is not None:
+        history = [
+            e.model_copy(update={"config_hash": adopt_config[1]})
+            if e.job_name == adopt_config[0]
+            else e
+            for e in history
+        ]
     runs = RunRecord(suspended=seen.control.suspend, history=history, last_handled_rerun=handled)
     status = build_status(seen.previous, seen.generation, outcome, seen.now, runs)
     replaced = [
@@ -253,7 +303,7 @@ def _plan(
     return Plan(
         add_finalizer=seen.guard,
         create=create,
-        release=seen.protected if release is None else release,
+        release=_superseded(seen, create),
         delete=replace,
         prune=prune,
         resume=resume,
@@ -261,6 +311,31 @@ def _plan(
         events=(*events, *replaced, *warnings),
         requeue_after=None if finished else REQUEUE_RUNNING,
     )
+
+
+def _superseded(seen: Seen, create: Job | None) -> tuple[str, ...]:
+    """The protected Jobs to release: all but the newest, which keeps its finalizer (so TTL
+    never removes it) until a Job made now takes its place."""
+    newest = name_of(seen.ordered[0]) if seen.ordered and create is None else None
+    return tuple(n for n in seen.protected if n != newest)
+
+
+def _noticed(seen: Seen, outcome: Outcome, kind: str) -> Plan:
+    """No new run for now, for a reason the status names, with an event when it is new."""
+    current = seen.ordered[0] if seen.ordered else None
+    if current is not None:
+        outcome = dataclasses.replace(outcome, current_job_name=name_of(current))
+    ready = next(
+        (
+            c
+            for c in (seen.previous.conditions if seen.previous else None) or []
+            if c.type == "Ready"
+        ),
+        None,
+    )
+    fresh = ready is None or (ready.reason, ready.message) != (outcome.reason, outcome.message)
+    events = (Event(kind, outcome.reason, outcome.message),) if fresh else ()
+    return _plan(seen, outcome, prune=pruned(seen.ordered, seen.control), events=events)
 
 
 def _deleting(seen: Seen, finalizers: list[str]) -> Plan:
@@ -307,16 +382,23 @@ def rejection_backoff(
     return None
 
 
-def _cause(
-    newest: Job | None, history: Sequence[ReactiveJobRun], digest: str, pending: str | None
-) -> str:
+def _cause(seen: Seen, newest: Job | None) -> str:
+    """Why a new run is made, judged against the last run (a Job, or only its record)."""
+    last = seen.history[0] if seen.history else None
     if newest is not None:
-        last: str | None = (_meta(newest).annotations or {}).get(ANNOTATION_HASH)
+        last_template: str | None = (_meta(newest).annotations or {}).get(ANNOTATION_HASH)
+        last_config = seen.config_of(newest)
     else:
-        last = history[0].template_hash if history else None
-    if last is not None and last != digest:
+        last_template = last.template_hash if last else None
+        last_config = last.config_hash if last else None
+    if last_template is not None and last_template != seen.digest:
         return TEMPLATE_CHANGED
-    return RERUN if pending else CREATED
+    if seen.pending_rerun:
+        return RERUN
+    config = seen.config.hash if seen.config is not None else None
+    if last_config is not None and config is not None and last_config != config:
+        return CONFIG_CHANGED
+    return CREATED
 
 
 def _blockers(older: Sequence[Job], control: RunControl) -> list[Job]:

@@ -24,7 +24,12 @@ from .naming import (
 ALLOW, FORBID, REPLACE = "Allow", "Forbid", "Replace"
 SUCCEEDED, FAILED = "Succeeded", "Failed"
 # Why a run was made, as status.history and the run-cause annotation say.
-CREATED, TEMPLATE_CHANGED, RERUN = "Created", "TemplateChanged", "Rerun"
+CREATED, TEMPLATE_CHANGED, RERUN, CONFIG_CHANGED = (
+    "Created",
+    "TemplateChanged",
+    "Rerun",
+    "ConfigChanged",
+)
 
 
 @dataclass(frozen=True)

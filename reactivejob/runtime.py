@@ -18,6 +18,7 @@ from reactivejob_api import Connection
 
 from .cache import Cache
 from .clients import ApiClients
+from .config_cache import ConfigCache
 from .controller import Controller
 from .events import EventRecorder
 from .informer import Key
@@ -50,6 +51,7 @@ class Options:
     leader_election: LeaderElection | None = None
     health_address: tuple[str, int] | None = None
     metrics_address: tuple[str, int] | None = None
+    config_triggers: bool = False  # watch ConfigMaps and Secrets for spec.rerunOnConfigChange
 
 
 @dataclass
@@ -73,7 +75,12 @@ class Runtime:
         options = self.options
         self.clients = clients = ApiClients(options.connection)
         # Followers fill their caches too, so a takeover acts at once, with no relist.
-        self.cache = Cache(clients, options.namespaces, on_change=self.queue.add)
+        config = (
+            ConfigCache(clients, options.namespaces, on_change=self.queue.add)
+            if options.config_triggers
+            else None
+        )
+        self.cache = Cache(clients, options.namespaces, on_change=self.queue.add, config=config)
         self.recorder = EventRecorder(clients.events)
         self.recorder.start()
         self.controller = Controller(clients, self.cache, self.recorder)
@@ -87,7 +94,10 @@ class Runtime:
                 on_lost=_stop_now,
             )  # fmt: skip
             self.tasks.append(asyncio.create_task(self.elector.run()))
-        self._caches = [asyncio.create_task(i.run()) for i in self.cache.informers]
+        # The config caches do not gate readiness or other reconciles: without the rights to
+        # list Secrets, only the objects that opt in wait (and say why).
+        informers = [*self.cache.informers, *(config.informers if config is not None else [])]
+        self._caches = [asyncio.create_task(i.run()) for i in informers]
         self.tasks += self._caches
         self.tasks += [
             asyncio.create_task(self.queue.work(self._reconcile)) for _ in range(options.workers)

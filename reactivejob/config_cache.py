@@ -1,0 +1,120 @@
+"""ConfigMaps and Secrets of the watched namespaces, for config triggers (``--config-triggers``).
+
+Each object is kept as a digest of its data and nothing else, so a Secret's values live only
+as long as hashing them takes. An index maps each object to the ReactiveJobs that reference it:
+a change of its data queues exactly those (500 referrers: 500 keys, no scan), and a change of
+its metadata alone queues nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from reactivejob_api import Forbidden
+
+from .clients import ApiClients
+from .config_refs import CONFIG_MAP, SECRET, ConfigView, Reference, config_view, data_digest
+from .informer import PAGE_SIZE, WATCH_TIMEOUT, Informer, Key
+
+TRIGGERS_OFF = (
+    "spec.rerunOnConfigChange is true, but this operator does not watch ConfigMaps and "
+    "Secrets: enable configTriggers in the chart (the operator's --config-triggers)"
+)
+_PLURALS = {CONFIG_MAP: "configmaps", SECRET: "secrets"}
+
+
+class ConfigCache:
+    def __init__(
+        self, clients: ApiClients, namespaces: Sequence[str], on_change: Callable[[Key], None]
+    ) -> None:
+        self._on_change = on_change
+        scopes: list[str | None] = list(namespaces) or [None]
+        self._informers = {
+            (kind, ns): self._informer(clients, kind, ns)
+            for kind in (CONFIG_MAP, SECRET)
+            for ns in scopes
+        }
+        self._referrers: dict[tuple[str, str, str], set[str]] = {}  # (ns, kind, name) -> RJs
+        self._references: dict[Key, tuple[Reference, ...]] = {}
+
+    @property
+    def informers(self) -> list[Informer[Any]]:
+        return list(self._informers.values())
+
+    def track(self, key: Key, references: tuple[Reference, ...] | None) -> None:
+        """Index what the ReactiveJob ``key`` references now (None: it does not opt in)."""
+        namespace, name = key
+        before = self._references.pop(key, ())
+        for ref in before:
+            referrers = self._referrers.get((namespace, ref.kind, ref.name), set())
+            referrers.discard(name)
+            if not referrers:
+                self._referrers.pop((namespace, ref.kind, ref.name), None)
+        if references:
+            self._references[key] = references
+            for ref in references:
+                self._referrers.setdefault((namespace, ref.kind, ref.name), set()).add(name)
+
+    def view(self, namespace: str, references: tuple[Reference, ...]) -> ConfigView | None:
+        """What is known of ``references``; None until the caches have listed (the reconcile
+        waits), or a problem when they cannot list at all."""
+        digests: dict[Reference, str | None] = {}
+        for kind in {ref.kind for ref in references}:
+            informer = self._scope(kind, namespace)
+            if not informer.synced.is_set():
+                if isinstance(informer.last_error, Forbidden):
+                    return ConfigView(None, problem=_forbidden(kind, namespace))
+                return None
+        for ref in references:
+            digests[ref] = self._scope(ref.kind, namespace).store.get((namespace, ref.name))
+        return config_view(references, digests)
+
+    def _scope(self, kind: str, namespace: str) -> Informer[str]:
+        return self._informers.get((kind, namespace)) or self._informers[(kind, None)]
+
+    def _informer(self, clients: ApiClients, kind: str, namespace: str | None) -> Informer[str]:
+        api: Any = clients.config_maps if kind == CONFIG_MAP else clients.secrets
+
+        async def page(token: str | None) -> dict[str, Any]:
+            listed: dict[str, Any] = await api.list_json(
+                namespace, limit=PAGE_SIZE, continue_=token
+            )
+            return listed
+
+        def watch(version: str) -> Any:
+            return api.watch_json(
+                namespace,
+                resource_version=version,
+                allow_bookmarks=True,
+                timeout_seconds=WATCH_TIMEOUT,
+            )
+
+        def changed(key: Key, old: str | None, new: str | None) -> None:
+            if old == new:
+                return  # metadata only (labels, annotations): the data is the same
+            for name in self._referrers.get((key[0], kind, key[1]), ()):
+                self._on_change((key[0], name))
+
+        def synced_now() -> None:  # a missing object has no event: look again at every referrer
+            for key in (
+                k for k, refs in self._references.items() if any(r.kind == kind for r in refs)
+            ):
+                if namespace is None or key[0] == namespace:
+                    self._on_change(key)
+
+        return Informer(
+            kind,
+            page,
+            watch,
+            lambda raw, _old: data_digest(raw),
+            changed,
+            on_synced=synced_now,
+        )
+
+
+def _forbidden(kind: str, namespace: str) -> str:
+    return (
+        f"cannot watch {_PLURALS[kind]} in namespace {namespace}: enable configTriggers in "
+        "the chart (it grants get, list and watch on configmaps and secrets)"
+    )
