@@ -61,8 +61,8 @@ def test_generated_crd_equals_controller_gen_output(tmp_path: Path) -> None:
     ]
     assert template_metadata.pop("x-kubernetes-validations")
     assert template_metadata["properties"].pop("generateName") == {"type": "string"}
-    # Run control and config triggers add optional fields and two columns; the rest is the Go operator's CRD, so
-    # its objects (none of these fields) mean the same under both.
+    # Run control and config triggers add optional fields and two columns; the rest is the Go
+    # operator's CRD, so its objects (none of these fields) mean the same under both.
     spec = schema["properties"]["spec"]
     for field in RUN_CONTROL_SPEC:
         assert field not in spec.get("required", [])
