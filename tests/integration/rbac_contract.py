@@ -102,6 +102,12 @@ RECONCILING = (
     | grant("events.k8s.io", "events", ["create"])
 )
 
+# With configTriggers.enabled only: ConfigCache lists and watches both kinds (get for a
+# reader of one object, kubectl's habit; the cache itself never gets).
+CONFIG_TRIGGERS = grant("", "configmaps", ["get", "list", "watch"]) | grant(
+    "", "secrets", ["get", "list", "watch"]
+)
+
 # --- kopf itself, cluster-wide in every scope --------------------------------------------
 
 # kopf's resource observer lists and watches CRDs to learn the resources it serves

@@ -26,6 +26,7 @@ from testbed.versions import kubernetes_version
 from tests.integration.kube_helpers import Cluster, as_json, eventually, manifest
 from tests.integration.rbac_contract import (
     AUTHENTICATED_BASELINE,
+    CONFIG_TRIGGERS,
     KOPF_NAMESPACES,
     KOPF_RESOURCES,
     RECONCILING,
@@ -444,10 +445,13 @@ def test_rendered_rbac_is_the_contract(helm: Path, values: Path) -> None:
     watch = chosen.get("watchNamespaces") or []
     election = chosen.get("leaderElection") or {}
     expected: dict[str | None, Rights] = {None: KOPF_RESOURCES | KOPF_NAMESPACES}
+    reconciling = RECONCILING
+    if (chosen.get("configTriggers") or {}).get("enabled"):
+        reconciling |= CONFIG_TRIGGERS
     if watch:
-        expected |= {watched: RECONCILING for watched in watch}
+        expected |= {watched: reconciling for watched in watch}
     else:
-        expected[None] |= RECONCILING | UNUSED_BUT_GRANTED_ALL_NAMESPACES
+        expected[None] |= reconciling | UNUSED_BUT_GRANTED_ALL_NAMESPACES
     if election.get("enabled", True):
         lease = leader_election(election["id"]) if "id" in election else leader_election()
         expected[release] = expected.get(release, Rights()) | lease
@@ -457,6 +461,17 @@ def test_rendered_rbac_is_the_contract(helm: Path, values: Path) -> None:
         assert granted[where] == wanted, (
             f"{values.name}, {where}:\n{granted[where].difference(wanted)}"
         )
+
+
+def test_config_triggers_pass_the_flag_only_when_enabled(helm: Path) -> None:
+    def args(values: str) -> list[str]:
+        documents = render(helm, CHART / "ci" / values, "rendered")
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        return list(container["args"])
+
+    assert "--config-triggers" in args("config-triggers-values.yaml")
+    assert "--config-triggers" not in args("default-values.yaml")
 
 
 def _rendered_rights(documents: list[dict[str, Any]]) -> dict[str | None, Rights]:
