@@ -15,6 +15,7 @@ from .naming import (
     ANNOTATION_HASH,
     ANNOTATION_HELD,
     ANNOTATION_RERUN,
+    ANNOTATION_RUN,
     ANNOTATION_RUN_CAUSE,
     FINALIZER,
     LABEL_CONTROLLER_NAME,
@@ -31,6 +32,7 @@ def desired_job(
     cause: str | None = None,
     rerun: str | None = None,
     config_hash: str | None = None,
+    run: int = 1,
     hold: bool = False,
 ) -> Job:
     """``hold``: create it suspended (marked, so that the operator resumes it later), unless
@@ -50,8 +52,9 @@ def desired_job(
         ANNOTATION_HASH: template_hash,
     }
     spec = copy.deepcopy(template.get("spec") or {})
-    if cause is not None:
+    if cause is not None:  # made by run control: numbered
         annotations[ANNOTATION_RUN_CAUSE] = cause
+        annotations[ANNOTATION_RUN] = str(run)
     if rerun is not None:
         annotations[ANNOTATION_RERUN] = rerun
     if config_hash is not None:
@@ -69,7 +72,9 @@ def desired_job(
                 for k, v in template_metadata.items()
                 if k not in ("name", "generateName", "namespace")
             },
-            "name": job_name(metadata.name, metadata.uid, generation, rerun, config_hash),
+            "name": job_name(
+                metadata.name, metadata.uid, generation, rerun, config_hash=config_hash, run=run
+            ),
             "namespace": metadata.namespace,
             "labels": labels,
             "annotations": annotations,

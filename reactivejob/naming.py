@@ -21,6 +21,9 @@ ANNOTATION_RERUN = f"{GROUP}/rerun"
 ANNOTATION_RUN_CAUSE = f"{GROUP}/run-cause"
 # On a Job the operator created suspended to wait for older ones: only such a Job is resumed.
 ANNOTATION_HELD = f"{GROUP}/held"
+# On a Job: its run's number within its ReactiveJob, which orders the Jobs of one generation
+# (reruns, config changes) where creationTimestamp, in whole seconds, cannot.
+ANNOTATION_RUN = f"{GROUP}/run"
 # On a Job made with spec.rerunOnConfigChange: the hash of the ConfigMaps and Secrets it read.
 ANNOTATION_CONFIG_HASH = f"{GROUP}/config-hash"
 RERUN_TOKEN_MAX = 63
@@ -54,14 +57,18 @@ def job_name(
     uid: str,
     generation: int,
     rerun: str | None = None,
+    *,
     config_hash: str | None = None,
+    run: int = 0,
 ) -> str:
-    """``<name>-<5 chars>``, the suffix fixed by uid, generation, and the rerun token and config
-    hash when there are any: a retried create after a crash meets AlreadyExists instead of
-    making a second Job for the same run. Without them the name is the one it always was."""
+    """``<name>-<5 chars>``, the suffix fixed by uid, generation, and the rerun token when there
+    is one: a retried create after a crash meets AlreadyExists instead of making a second Job
+    for the same run. Without a token the name is the one it always was. With config
+    triggers the config hash and run number join in: config may change back and forth within
+    one generation, and each change is a run of its own."""
     seed = f"{uid}/{generation}" if rerun is None else f"{uid}/{generation}/{rerun}"
     if config_hash is not None:
-        seed += f"#config={config_hash}"
+        seed += f"#config={config_hash}#run={run}"
     digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
     suffix = ""
     for _ in range(5):

@@ -33,6 +33,7 @@ from .runs import (
     may_run,
     name_of,
     newest_first,
+    next_run_number,
     pruned,
     rerun_of,
 )
@@ -149,7 +150,7 @@ class Seen:
             digest=digest,
             now=now,
             control=control,
-            ordered=newest_first(jobs, control.rerun),
+            ordered=newest_first(jobs),
             previous=previous,
             history=(previous.history if previous else None) or [],
             pending_rerun=control.rerun if control.rerun != handled else None,
@@ -245,6 +246,7 @@ def _start(seen: Seen, template: dict[str, Any], newest: Job | None) -> Plan:
         cause=cause,
         rerun=pending,
         config_hash=config,
+        run=next_run_number(seen.ordered),
         hold=bool(blockers),
     )
     if blockers:

@@ -18,6 +18,7 @@ from .naming import (
     ANNOTATION_GENERATION,
     ANNOTATION_HELD,
     ANNOTATION_RERUN,
+    ANNOTATION_RUN,
     RERUN_TOKEN_MAX,
 )
 
@@ -70,19 +71,31 @@ def rerun_token_problem(token: str | None) -> str | None:
     return None
 
 
-def newest_first(jobs: Sequence[Job], requested: str | None) -> list[Job]:
-    """By the generation each was made for (the Go operator's order); within one generation a
-    Job made for the requested rerun token first, then by creation time."""
+def newest_first(jobs: Sequence[Job]) -> list[Job]:
+    """By run number (every Job the operator makes carries one: one more than the highest of
+    the Jobs that exist), then by the generation each was made for, the Go operator's order,
+    for Jobs made before run numbers; then by creation time."""
     return sorted(
         jobs,
         key=lambda job: (
+            run_number_of(job),
             generation_of(job),
-            requested is not None and rerun_of(job) == requested,
             str(_meta(job).creation_timestamp or ""),
             name_of(job),
         ),
         reverse=True,
     )
+
+
+def next_run_number(jobs: Sequence[Job]) -> int:
+    return max((run_number_of(j) for j in jobs), default=0) + 1
+
+
+def run_number_of(job: Job) -> int:
+    try:
+        return int((_meta(job).annotations or {}).get(ANNOTATION_RUN, ""))
+    except ValueError:
+        return -1  # made before run numbers: older than any that has one
 
 
 def result_of(job: Job) -> str | None:

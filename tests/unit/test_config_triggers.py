@@ -16,7 +16,12 @@ from reactivejob.config_refs import (
     data_digest,
     references,
 )
-from reactivejob.naming import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN_CAUSE, job_name
+from reactivejob.naming import (
+    ANNOTATION_CONFIG_HASH,
+    ANNOTATION_RUN,
+    ANNOTATION_RUN_CAUSE,
+    job_name,
+)
 from reactivejob.reconcile import decide
 from tests.unit.test_run_control import DIGEST, NOW, OLD, TEMPLATE, UID, annotations_of, created
 from tests.unit.test_run_control import job as make_job
@@ -101,9 +106,8 @@ def test_the_first_run_carries_the_config_hash_in_its_name_and_annotation() -> N
     plan = decide(make_rj(spec=OPTED), TEMPLATE, [], NOW, config=view("c1"))
     job = created(plan)
     assert job.metadata is not None
-    assert (
-        job.metadata.name == job_name("migrate", UID, 2, None, "c1") != job_name("migrate", UID, 2)
-    )
+    named = job_name("migrate", UID, 2, config_hash="c1", run=1)
+    assert job.metadata.name == named != job_name("migrate", UID, 2)
     assert annotations_of(job)[ANNOTATION_CONFIG_HASH] == "c1"
 
 
@@ -116,6 +120,20 @@ def test_a_config_change_starts_one_run_and_the_same_config_none() -> None:
     assert plan.status is not None and plan.status.history is not None
     assert plan.status.history[0].cause == "ConfigChanged"
     assert plan.status.history[0].config_hash == "c2"
+
+
+def test_config_changing_back_is_a_run_of_its_own() -> None:
+    first = make_job(
+        "migrate-a", 2, annotations={ANNOTATION_CONFIG_HASH: "c1", ANNOTATION_RUN: "1"}
+    )
+    second = make_job(
+        "migrate-b", 2, annotations={ANNOTATION_CONFIG_HASH: "c2", ANNOTATION_RUN: "2"}
+    )
+    plan = decide(make_rj(spec=OPTED), TEMPLATE, [first, second], NOW, config=view("c1"))
+    back = created(plan)
+    assert back.metadata is not None
+    assert back.metadata.name == job_name("migrate", UID, 2, config_hash="c1", run=3)
+    assert annotations_of(back)[ANNOTATION_RUN] == "3"
 
 
 def test_a_template_change_with_new_config_is_a_template_change() -> None:

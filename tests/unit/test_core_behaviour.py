@@ -13,6 +13,7 @@ import pytest
 from reactivejob.naming import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
+    ANNOTATION_RUN,
     ANNOTATION_RUN_CAUSE,
     FINALIZER,
     LABEL_CONTROLLER_NAME,
@@ -127,6 +128,7 @@ def test_the_created_job_carries_the_go_operators_ties_and_the_template() -> Non
                 ANNOTATION_HASH: template_hash(template),
                 # Added by run control; not one the Go operator set, and listed in the README.
                 ANNOTATION_RUN_CAUSE: "Created",
+                ANNOTATION_RUN: "1",
             },
             # Ours exactly once, however often the template names it.
             "finalizers": ["example.com/keep", FINALIZER],

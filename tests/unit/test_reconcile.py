@@ -10,6 +10,7 @@ import pytest
 from reactivejob.naming import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
+    ANNOTATION_RUN,
     ANNOTATION_RUN_CAUSE,
     FINALIZER,
     LABEL_CONTROLLER_NAME,
@@ -73,6 +74,7 @@ def test_a_new_reactive_job_gets_a_finalizer_and_a_job() -> None:
         ANNOTATION_GENERATION: "1",
         ANNOTATION_HASH: template_hash(template),
         ANNOTATION_RUN_CAUSE: "Created",
+        ANNOTATION_RUN: "1",
     }
     assert meta.finalizers == [FINALIZER]
     assert meta.owner_references is not None
