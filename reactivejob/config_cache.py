@@ -60,7 +60,7 @@ class ConfigCache:
         """What is known of ``references``; None until the caches have listed (the reconcile
         waits), or a problem when they cannot list at all."""
         digests: dict[Reference, str | None] = {}
-        for kind in {ref.kind for ref in references}:
+        for kind in sorted({ref.kind for ref in references}):
             informer = self._scope(kind, namespace)
             if not informer.synced.is_set():
                 if isinstance(informer.last_error, Forbidden):

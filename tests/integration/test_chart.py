@@ -23,7 +23,7 @@ from testbed.harness.kubelet import COMPLETE, FAILED, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from testbed.manifests import install_crds
 from testbed.versions import kubernetes_version
-from tests.integration.kube_helpers import Cluster, as_json, eventually, manifest
+from tests.integration.kube_helpers import Cluster, as_json, conditions, eventually, manifest
 from tests.integration.rbac_contract import (
     AUTHENTICATED_BASELINE,
     CONFIG_TRIGGERS,
@@ -357,6 +357,52 @@ def test_chart_rbac_is_enough(
         # APIForbiddenError (kopf) or "... is forbidden" (the API server's message).
         logs = operator.logs()
         assert "orbidden" not in logs, logs[-3000:]
+    finally:
+        operator.stop()
+
+
+@pytest.mark.usefixtures("job_runner")
+@pytest.mark.parametrize("enabled", [False, True])
+def test_config_triggers_follow_the_chart_and_say_so_without_its_rights(
+    install: Callable[..., Installed],
+    enabled: bool,
+    kube: client.ApiClient,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """The operator started with --config-triggers as the chart's ServiceAccount: with
+    configTriggers.enabled it reads ConfigMaps and Secrets; without, it is refused them, the
+    object that opts in says which right is missing, and every other object reconciles."""
+    installed = install(
+        f"watchNamespaces={{{namespace}}}", f"configTriggers.enabled={str(enabled).lower()}"
+    )
+    operator = OperatorProcess(
+        installed.kubeconfig, [namespace], tmp_path / "operator", ["--config-triggers"]
+    ).start()
+    cluster = Cluster(kube, namespace)
+    try:
+        template = simple_template(**{OUTCOME_ANNOTATION: COMPLETE})
+        template["spec"]["template"]["spec"]["volumes"] = [
+            {"name": "c", "configMap": {"name": "settings", "optional": True}}
+        ]
+        opted = reactive_job("opted", template)
+        opted["spec"]["rerunOnConfigChange"] = True
+        cluster.create(opted)
+        cluster.create(reactive_job("plain", simple_template(**{OUTCOME_ANNOTATION: COMPLETE})))
+        cluster.wait_state("plain", "Ready")
+        if enabled:
+            cluster.wait_state("opted", "Ready")
+            return
+        obj = cluster.wait_state("opted", "Error")
+        message = conditions(obj)["Stalled"]["message"]
+        assert message == (
+            f"cannot watch configmaps in namespace {namespace}: enable configTriggers in the "
+            "chart (it grants get, list and watch on configmaps and secrets)"
+        )
+        warnings = [e for e in cluster.events("opted") if e["type"] == "Warning"]
+        assert [e["reason"] for e in warnings] == ["ConfigUnavailable"]
+        assert warnings[0]["message"] == message
+        assert cluster.jobs(obj["metadata"]["uid"]) == []
     finally:
         operator.stop()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from reactivejob.config_cache import TRIGGERS_OFF
 from reactivejob.naming import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN_CAUSE
 from testbed import ControlPlane
 from testbed.harness import COMPLETE, OUTCOME_ANNOTATION, OperatorProcess
@@ -209,3 +210,16 @@ def test_secret_data_appears_in_no_log_event_or_status(
     assert "DEBUG" in seen["operator log"]
     for where, text in seen.items():
         assert MARKER not in text and encoded[:16] not in text, where
+
+
+def test_without_config_triggers_an_opted_in_object_says_how_to_enable_them(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    put_config_map(cluster, "settings", {"mode": "a"})
+    put_secret(cluster, "db", "one")
+    cluster.create(reading("opted"))
+    plain = cluster.create(reading("plain", opted=False))["metadata"]["uid"]
+    obj = cluster.wait_state("opted", "Error")
+    assert conditions(obj)["Stalled"]["message"] == TRIGGERS_OFF
+    assert cluster.jobs(obj["metadata"]["uid"]) == []
+    settle(cluster, "plain", 1, plain)
