@@ -211,8 +211,7 @@ def _follow(seen: Seen, newest: Job) -> Plan:
             outcome = _waiting(newest, blockers, control.policy)
         else:
             resume = name
-    recorded = any(e.job_name == name for e in seen.history)
-    added = None if recorded else adopted_run(newest, seen.digest, seen.now)
+    added = None if _recorded(seen, newest) else adopted_run(newest, seen.digest, seen.now)
     config = seen.config.hash if seen.config is not None else None
     adopt = config if config is not None and seen.config_of(newest) is None else None
     events = (
@@ -259,7 +258,8 @@ def _start(seen: Seen, template: dict[str, Any], newest: Job | None) -> Plan:
         seen,
         outcome,
         create=job,
-        added=new_run(job, cause, seen.now),
+        # Recorded once: a Job of this name may exist already (a rerun token used before).
+        added=None if _recorded(seen, job) else new_run(job, cause, seen.now),
         prune=pruned([job, *seen.ordered], control),
         replace=_replaced(blockers, control),
         handled=pending,
@@ -313,6 +313,10 @@ def _plan(
         events=(*events, *replaced, *warnings),
         requeue_after=None if finished else REQUEUE_RUNNING,
     )
+
+
+def _recorded(seen: Seen, job: Job) -> bool:
+    return any(e.job_name == name_of(job) for e in seen.history)
 
 
 def _superseded(seen: Seen, create: Job | None) -> tuple[str, ...]:

@@ -11,12 +11,14 @@ from reactivejob.naming import (
     ANNOTATION_HASH,
     ANNOTATION_HELD,
     ANNOTATION_RERUN,
+    ANNOTATION_RUN,
     ANNOTATION_RUN_CAUSE,
     FINALIZER,
     job_name,
     template_hash,
 )
 from reactivejob.reconcile import Plan, decide
+from reactivejob.runs import name_of
 from reactivejob.status import SUSPENDED
 from reactivejob_api import ReactiveJob, ReactiveJobRun
 from reactivejob_api.models import Job
@@ -269,8 +271,8 @@ def test_a_handled_token_makes_nothing() -> None:
 
 def test_a_rerun_made_before_a_crash_is_found_not_made_again() -> None:
     name = job_name("migrate", UID, 2, "t1")
-    made = job(name, 2, state="running",
-               annotations={ANNOTATION_RERUN: "t1", ANNOTATION_RUN_CAUSE: "Rerun"})  # fmt: skip
+    made = job(name, 2, state="running", annotations={
+        ANNOTATION_RERUN: "t1", ANNOTATION_RUN_CAUSE: "Rerun", ANNOTATION_RUN: "2"})  # fmt: skip
     first = job("migrate-abcde", 2, state="Complete", created="2026-12-01T11:00:00Z")
     plan = decide(rj(rerun="t1", status={"observedGeneration": 2}), TEMPLATE, [first, made], NOW)
     assert plan.create is None
@@ -357,3 +359,23 @@ def test_a_go_era_job_is_recorded_once_and_a_later_non_template_change_reruns_no
     status = adopted.status.model_dump(by_alias=True, exclude_none=True)  # type: ignore[union-attr]
     suspended_later = decide(rj(3, spec={"suspend": False}, status=status), TEMPLATE, [go_job], NOW)
     assert suspended_later.create is None
+
+
+def test_a_token_used_before_is_recorded_once_and_then_settles() -> None:
+    def rerun_job(token: str, run: int) -> Job:
+        return job(job_name("migrate", UID, 2, token), 2, state="Complete",
+                   annotations={ANNOTATION_RERUN: token, ANNOTATION_RUN: str(run)})  # fmt: skip
+
+    jobs = [job("migrate-abcde", 2, state="Complete"), rerun_job("t1", 2), rerun_job("t2", 3)]
+    runs = [
+        {"jobName": name_of(j), "generation": 2, "templateHash": DIGEST, "cause": "Rerun",
+         "result": "Succeeded"}
+        for j in jobs
+    ]  # fmt: skip
+    status = {"observedGeneration": 2, "lastHandledRerun": "t2", "history": runs[::-1]}
+    again = decide(rj(rerun="t1", status=status), TEMPLATE, jobs, NOW)
+    assert created(again).metadata.name == name_of(jobs[1])  # type: ignore[union-attr]
+    assert len(history(again)) == 3  # meets AlreadyExists: no second entry for it
+    settled = again.status.model_dump(by_alias=True, exclude_none=True)  # type: ignore[union-attr]
+    assert settled["lastHandledRerun"] == "t1"
+    assert decide(rj(rerun="t1", status=settled), TEMPLATE, jobs, NOW).create is None
