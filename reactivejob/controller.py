@@ -30,7 +30,7 @@ from .config_cache import TRIGGERS_OFF
 from .config_refs import ConfigView
 from .events import EventRecorder
 from .informer import Key
-from .metrics import JOBS_CREATED
+from .metrics import JOBS_CREATED, RUNS_FINISHED
 from .naming import ANNOTATION_HELD, FINALIZER, LABEL_CONTROLLER_UID
 from .reconcile import REJECTED, REJECTED_RETRY, Event, Plan, decide, release_orphans
 from .runs import RunControl, rerun_of
@@ -38,6 +38,7 @@ from .status import Outcome, State, build_status, same_status
 
 log = logging.getLogger(__name__)
 
+_FINISHED = {"JobSucceeded": "Succeeded", "JobFailed": "Failed"}  # event reason -> result
 EXPECTATION_RECHECK = 5.0  # safety net: the watch event for our write normally comes first
 CONFIG_SYNC_RECHECK = 1.0  # an opted-in object waits this long for its config caches' list
 EXPECTATION_TIMEOUT = 30.0  # an expectation the cache never meets (object gone) is dropped
@@ -188,6 +189,8 @@ class Controller:
             await self._write_status(key, plan.status)
         for event in plan.events:
             self.recorder.record(reactive_job, event)
+            if event.reason in _FINISHED:  # decide() says so once per finished run
+                RUNS_FINISHED.labels(_FINISHED[event.reason]).inc()
         if plan.remove_finalizer:
             remaining = [f for f in meta.finalizers or [] if f != FINALIZER]
             await self._set_finalizers(

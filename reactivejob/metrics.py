@@ -28,6 +28,12 @@ RECONCILE_DURATION = Histogram(
     buckets=_SECONDS,
     registry=REGISTRY,
 )
+RUNS_FINISHED = Counter(
+    "reactivejob_operator_runs_finished_total",
+    "Runs whose newest Job the operator saw finish, by result: Succeeded or Failed.",
+    ["result"],
+    registry=REGISTRY,
+)
 LEADER = Gauge(
     "reactivejob_operator_leader",
     "1 while this replica holds the leader Lease (or leader election is off), else 0.",
