@@ -72,6 +72,11 @@ def test_generated_crd_equals_controller_gen_output(tmp_path: Path) -> None:
         del status[field]
     status["state"]["enum"].remove("Suspended")
     columns = ours["spec"]["versions"][0]["additionalPrinterColumns"]
-    assert [c["name"] for c in columns] == ["State", "Job", "Ready", "Age"]
-    columns[1:3] = []
+    names = [(c["name"], c.get("priority", 0)) for c in columns]
+    assert names == [("State", 0), ("Job", 0), ("Ready", 0), ("Age", 0), ("Generation", 1),
+                     ("Observed", 1)]  # fmt: skip
+    columns[:] = [c for c in columns if c["name"] in ("State", "Age")]
+    # kubectl's names: `kubectl get rj`, and a category of its own instead of "all".
+    assert ours["spec"]["names"].pop("shortNames") == ["rj"]
+    assert ours["spec"]["names"].pop("categories") == ["reactivejobs"]
     assert normalized(ours) == normalized(reference)
