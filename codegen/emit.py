@@ -55,10 +55,12 @@ def render(schema_dir: Path, layout: Layout) -> dict[Path, str]:
             "group": settings["group"],
             "version": settings["versions"][-1]["name"],
             "plural": names["plural"],
+            # ReactiveJob's clients can wait for a run (typedkube.runs, hand-written).
+            "waits": True,
         },
         *(
             {key: extra[key] for key in ("group", "version", "plural", "kind")}
-            | {"list_kind": extra["listKind"]}
+            | {"list_kind": extra["listKind"], "waits": False}
             for extra in documents.load(ROOT_FILE).get("x-python-clients", [])
         ),
     ]

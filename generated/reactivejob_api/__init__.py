@@ -25,6 +25,7 @@ from typedkube import (
     NotFound,
     WatchEvent,
 )
+from typedkube.runs import RunFailed, RunTimeout
 
 from . import models
 from .aio import AsyncReactiveJobClient
@@ -61,6 +62,8 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "NotFound",
+    "RunFailed",
+    "RunTimeout",
     "ReactiveJob",
     "ReactiveJobClient",
     "ReactiveJobList",

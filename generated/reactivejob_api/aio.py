@@ -16,6 +16,7 @@ import aiohttp
 from pydantic import BaseModel
 
 from typedkube import Connection, EventType, Patch, PatchType, WatchEvent
+from typedkube.runs import AsyncRunWaits
 from typedkube.wire import CONTENT_TYPES, body_of, error_for, name_and_namespace, query, watch_event
 from typedkube.aio import UNBOUNDED, lines_of, session_for
 from .models import (
@@ -418,7 +419,7 @@ class AsyncResourceClient(Generic[T, L]):
         await self._request("DELETE", self._path(namespace, name), params=params)
 
 
-class AsyncReactiveJobClient(AsyncResourceClient[ReactiveJob, ReactiveJobList]):
+class AsyncReactiveJobClient(AsyncRunWaits, AsyncResourceClient[ReactiveJob, ReactiveJobList]):
     """ReactiveJob objects (batch.cs.sap.com/v1alpha1)."""
 
     group = "batch.cs.sap.com"

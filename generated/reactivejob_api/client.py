@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel
 
 from typedkube import Connection, EventType, Patch, PatchType, WatchEvent
+from typedkube.runs import RunWaits
 from typedkube.wire import CONTENT_TYPES, body_of, error_for, name_and_namespace, query, watch_event
 from .models import (
     ReactiveJob,
@@ -407,7 +408,7 @@ class ResourceClient(Generic[T, L]):
         self._request("DELETE", self._path(namespace, name), params=params)
 
 
-class ReactiveJobClient(ResourceClient[ReactiveJob, ReactiveJobList]):
+class ReactiveJobClient(RunWaits, ResourceClient[ReactiveJob, ReactiveJobList]):
     """ReactiveJob objects (batch.cs.sap.com/v1alpha1)."""
 
     group = "batch.cs.sap.com"

@@ -1,0 +1,243 @@
+"""Waiting for a ReactiveJob's run to finish: the typed clients' ``wait`` and ``apply_and_wait``.
+
+Built on a watch of the one object (a field selector on its name), never on polling: it reads
+the object once, then follows its changes from that resourceVersion, and reads it again only
+when the server says the version is too old (410), as an informer would. A run is judged from
+the status the operator writes, which is plain JSON here, so this module needs no models.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ._errors import Expired
+
+SUCCEEDED, FAILED = "Succeeded", "Failed"
+DEFAULT_TIMEOUT = 600.0
+
+
+class RunFailed(Exception):
+    """The run finished and failed; ``reason`` and ``message`` are the Job's (or, when no Job
+    could be made, the operator's)."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"{run.job_name or 'no job'}: {run.reason}: {run.message}")
+        self.run = run
+        self.job_name, self.reason, self.message = run.job_name, run.reason, run.message
+
+
+class RunTimeout(TimeoutError):
+    def __init__(self, name: str, timeout: float, last: Mapping[str, Any] | None) -> None:
+        state = ((last or {}).get("status") or {}).get("state", "no status")
+        super().__init__(f"{name}: the run did not finish within {timeout:g}s (state: {state})")
+        self.last = last
+
+
+@dataclass(frozen=True)
+class Run:
+    result: str  # Succeeded | Failed
+    job_name: str | None
+    reason: str
+    message: str
+    object: Mapping[str, Any]
+
+
+def finished_run(obj: Mapping[str, Any], for_run: str | None = None) -> Run | None:
+    """The run wanted, once finished: the one for the object's current generation, or, with
+    ``for_run``, the one made for that rerun token. None while it has not finished (or has not
+    been made yet)."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    if status.get("observedGeneration") != meta.get("generation"):
+        return None  # the operator has not seen this generation yet
+    history = status.get("history") or []
+    if for_run is not None and (
+        status.get("lastHandledRerun") != for_run
+        or not history
+        or history[0].get("rerun") != for_run
+    ):
+        return None  # that rerun's Job does not exist yet (or a newer run replaced it)
+    state = status.get("state")
+    if state not in ("Ready", "Error"):
+        return None
+    conditions = status.get("conditions") or []
+    ready: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+    return Run(
+        result=SUCCEEDED if state == "Ready" else FAILED,
+        job_name=status.get("currentJobName"),
+        reason=ready.get("reason", ""),
+        message=ready.get("message", ""),
+        object=obj,
+    )
+
+
+def _outcome(run: Run) -> Mapping[str, Any]:
+    if run.result == FAILED:
+        raise RunFailed(run)
+    return run.object
+
+
+class _Client(Protocol):
+    def get_json(self, name: str, namespace: str) -> dict[str, Any]: ...
+
+    def watch_json(
+        self,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+    ) -> Iterator[tuple[str, dict[str, Any]]]: ...
+
+    def apply(
+        self, obj: Any, field_manager: str, *, namespace: str | None = None, force: bool = False
+    ) -> Any: ...
+
+
+class RunWaits:
+    """Mixed into the synchronous ReactiveJob client."""
+
+    def wait(
+        self: _Client,
+        name: str,
+        namespace: str,
+        *,
+        for_run: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        on_change: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> Mapping[str, Any]:
+        """Until the run (see ``finished_run``) has finished: the object when it succeeded;
+        raises RunFailed when it failed, RunTimeout after ``timeout`` seconds. ``on_change``
+        sees every version of the object on the way (progress for a terminal)."""
+        deadline = time.monotonic() + timeout
+        while True:  # each round reads the object, then follows it from that version
+            obj = self.get_json(name, namespace)
+            version = obj["metadata"]["resourceVersion"]
+            try:
+                while True:
+                    if on_change is not None:
+                        on_change(obj)
+                    if (run := finished_run(obj, for_run)) is not None:
+                        return _outcome(run)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise RunTimeout(name, timeout, obj)
+                    events = self.watch_json(
+                        namespace,
+                        resource_version=version,
+                        field_selector=f"metadata.name={name}",
+                        timeout_seconds=max(1, math.ceil(remaining)),
+                    )
+                    try:
+                        for kind, raw in events:
+                            version = raw["metadata"].get("resourceVersion", version)
+                            if kind in ("ADDED", "MODIFIED"):
+                                obj = raw
+                                break
+                    finally:  # leaving the stream early must end the request now
+                        getattr(events, "close", lambda: None)()
+            except Expired:
+                continue  # too old to resume from: read the object afresh, as a relist
+
+    def apply_and_wait(
+        self: _Client,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        on_change: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> Mapping[str, Any]:
+        """Server-side apply ``obj``, then ``wait`` for the run of what was applied: the CI
+        pipeline's "apply, then wait"."""
+        applied = self.apply(dict(obj), field_manager)
+        meta = applied.metadata
+        return RunWaits.wait(
+            self,
+            meta.name,
+            meta.namespace,
+            timeout=timeout,
+            on_change=on_change,
+        )
+
+
+class _AsyncClient(Protocol):
+    async def get_json(self, name: str, namespace: str) -> dict[str, Any]: ...
+
+    def watch_json(
+        self,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int | None = None,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
+
+    def apply(
+        self, obj: Any, field_manager: str, *, namespace: str | None = None, force: bool = False
+    ) -> Awaitable[Any]: ...
+
+
+class AsyncRunWaits:
+    """Mixed into the asynchronous ReactiveJob client; the same as ``RunWaits``."""
+
+    async def wait(
+        self: _AsyncClient,
+        name: str,
+        namespace: str,
+        *,
+        for_run: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        on_change: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> Mapping[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = await self.get_json(name, namespace)
+            version = obj["metadata"]["resourceVersion"]
+            try:
+                while True:
+                    if on_change is not None:
+                        on_change(obj)
+                    if (run := finished_run(obj, for_run)) is not None:
+                        return _outcome(run)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise RunTimeout(name, timeout, obj)
+                    events = self.watch_json(
+                        namespace,
+                        resource_version=version,
+                        field_selector=f"metadata.name={name}",
+                        timeout_seconds=max(1, math.ceil(remaining)),
+                    )
+                    try:
+                        async for kind, raw in events:
+                            version = raw["metadata"].get("resourceVersion", version)
+                            if kind in ("ADDED", "MODIFIED"):
+                                obj = raw
+                                break
+                    finally:
+                        aclose = getattr(events, "aclose", None)
+                        if aclose is not None:
+                            await aclose()
+            except Expired:
+                continue
+
+    async def apply_and_wait(
+        self: _AsyncClient,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        on_change: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> Mapping[str, Any]:
+        applied = await self.apply(dict(obj), field_manager)
+        meta = applied.metadata
+        return await AsyncRunWaits.wait(
+            self,
+            meta.name,
+            meta.namespace,
+            timeout=timeout,
+            on_change=on_change,
+        )
