@@ -1,23 +1,29 @@
 """Waiting for a ReactiveJob's run to finish: the typed clients' ``wait`` and ``apply_and_wait``.
 
 Built on a watch of the one object (a field selector on its name), never on polling: it reads
-the object once, then follows its changes from that resourceVersion, and reads it again only
-when the server says the version is too old (410), as an informer would. A run is judged from
+the object once, then follows its changes from that resourceVersion (resuming from there when
+the connection drops, as during an API server restart), and reads it again only when the
+server says the version is too old (410), as an informer would. A run is judged from
 the status the operator writes, which is plain JSON here, so this module needs no models.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from ._errors import Expired
+import aiohttp
+import httpx
+
+from ._errors import ApiError, Expired
 
 SUCCEEDED, FAILED = "Succeeded", "Failed"
 DEFAULT_TIMEOUT = 600.0
+RECONNECT = 0.5  # seconds between attempts to resume a watch the connection dropped
 
 
 class RunFailed(Exception):
@@ -74,6 +80,13 @@ def finished_run(obj: Mapping[str, Any], for_run: str | None = None) -> Run | No
     )
 
 
+def _transient(error: Exception) -> bool:
+    """Worth another try: no connection, or the server busy or starting (5xx, 429)."""
+    if isinstance(error, ApiError):
+        return error.status >= 500 or error.status == 429
+    return True
+
+
 def _outcome(run: Run) -> Mapping[str, Any]:
     if run.result == FAILED:
         raise RunFailed(run)
@@ -93,7 +106,7 @@ class _Client(Protocol):
     ) -> Iterator[tuple[str, dict[str, Any]]]: ...
 
     def apply(
-        self, obj: Any, field_manager: str, *, namespace: str | None = None, force: bool = False
+        self, obj: Any, *, field_manager: str, namespace: str | None = None, force: bool = False
     ) -> Any: ...
 
 
@@ -101,7 +114,7 @@ class RunWaits:
     """Mixed into the synchronous ReactiveJob client."""
 
     def wait(
-        self: _Client,
+        self,
         name: str,
         namespace: str,
         *,
@@ -112,38 +125,48 @@ class RunWaits:
         """Until the run (see ``finished_run``) has finished: the object when it succeeded;
         raises RunFailed when it failed, RunTimeout after ``timeout`` seconds. ``on_change``
         sees every version of the object on the way (progress for a terminal)."""
+        client = cast(_Client, self)  # mixed into a client that has these methods
         deadline = time.monotonic() + timeout
-        while True:  # each round reads the object, then follows it from that version
-            obj = self.get_json(name, namespace)
-            version = obj["metadata"]["resourceVersion"]
+        obj: dict[str, Any] | None = None
+        version: str | None = None  # None: read the object (again)
+        while True:
             try:
-                while True:
+                if version is None:
+                    obj = client.get_json(name, namespace)
+                    version = obj["metadata"]["resourceVersion"]
                     if on_change is not None:
                         on_change(obj)
-                    if (run := finished_run(obj, for_run)) is not None:
-                        return _outcome(run)
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise RunTimeout(name, timeout, obj)
-                    events = self.watch_json(
-                        namespace,
-                        resource_version=version,
-                        field_selector=f"metadata.name={name}",
-                        timeout_seconds=max(1, math.ceil(remaining)),
-                    )
-                    try:
-                        for kind, raw in events:
-                            version = raw["metadata"].get("resourceVersion", version)
-                            if kind in ("ADDED", "MODIFIED"):
-                                obj = raw
-                                break
-                    finally:  # leaving the stream early must end the request now
-                        getattr(events, "close", lambda: None)()
+                assert obj is not None
+                if (run := finished_run(obj, for_run)) is not None:
+                    return _outcome(run)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RunTimeout(name, timeout, obj)
+                events = client.watch_json(
+                    namespace,
+                    resource_version=version,
+                    field_selector=f"metadata.name={name}",
+                    timeout_seconds=max(1, math.ceil(remaining)),
+                )
+                try:
+                    for kind, raw in events:
+                        version = raw["metadata"].get("resourceVersion", version)
+                        if kind in ("ADDED", "MODIFIED"):
+                            obj = raw
+                            if on_change is not None:
+                                on_change(obj)
+                            break
+                finally:  # leaving the stream early must end the request now
+                    getattr(events, "close", lambda: None)()
             except Expired:
-                continue  # too old to resume from: read the object afresh, as a relist
+                version = None  # too old to resume from: read the object afresh, as a relist
+            except (OSError, httpx.TransportError, ApiError) as error:
+                if not _transient(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(RECONNECT)  # the API server restarts: resume from the version had
 
     def apply_and_wait(
-        self: _Client,
+        self,
         obj: Mapping[str, Any],
         *,
         field_manager: str,
@@ -152,10 +175,9 @@ class RunWaits:
     ) -> Mapping[str, Any]:
         """Server-side apply ``obj``, then ``wait`` for the run of what was applied: the CI
         pipeline's "apply, then wait"."""
-        applied = self.apply(dict(obj), field_manager)
+        applied = cast(_Client, self).apply(dict(obj), field_manager=field_manager)
         meta = applied.metadata
-        return RunWaits.wait(
-            self,
+        return self.wait(
             meta.name,
             meta.namespace,
             timeout=timeout,
@@ -176,7 +198,7 @@ class _AsyncClient(Protocol):
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
 
     def apply(
-        self, obj: Any, field_manager: str, *, namespace: str | None = None, force: bool = False
+        self, obj: Any, *, field_manager: str, namespace: str | None = None, force: bool = False
     ) -> Awaitable[Any]: ...
 
 
@@ -184,7 +206,7 @@ class AsyncRunWaits:
     """Mixed into the asynchronous ReactiveJob client; the same as ``RunWaits``."""
 
     async def wait(
-        self: _AsyncClient,
+        self,
         name: str,
         namespace: str,
         *,
@@ -192,50 +214,59 @@ class AsyncRunWaits:
         timeout: float = DEFAULT_TIMEOUT,
         on_change: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> Mapping[str, Any]:
+        client = cast(_AsyncClient, self)
         deadline = time.monotonic() + timeout
+        obj: dict[str, Any] | None = None
+        version: str | None = None
         while True:
-            obj = await self.get_json(name, namespace)
-            version = obj["metadata"]["resourceVersion"]
             try:
-                while True:
+                if version is None:
+                    obj = await client.get_json(name, namespace)
+                    version = obj["metadata"]["resourceVersion"]
                     if on_change is not None:
                         on_change(obj)
-                    if (run := finished_run(obj, for_run)) is not None:
-                        return _outcome(run)
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise RunTimeout(name, timeout, obj)
-                    events = self.watch_json(
-                        namespace,
-                        resource_version=version,
-                        field_selector=f"metadata.name={name}",
-                        timeout_seconds=max(1, math.ceil(remaining)),
-                    )
-                    try:
-                        async for kind, raw in events:
-                            version = raw["metadata"].get("resourceVersion", version)
-                            if kind in ("ADDED", "MODIFIED"):
-                                obj = raw
-                                break
-                    finally:
-                        aclose = getattr(events, "aclose", None)
-                        if aclose is not None:
-                            await aclose()
+                assert obj is not None
+                if (run := finished_run(obj, for_run)) is not None:
+                    return _outcome(run)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RunTimeout(name, timeout, obj)
+                events = client.watch_json(
+                    namespace,
+                    resource_version=version,
+                    field_selector=f"metadata.name={name}",
+                    timeout_seconds=max(1, math.ceil(remaining)),
+                )
+                try:
+                    async for kind, raw in events:
+                        version = raw["metadata"].get("resourceVersion", version)
+                        if kind in ("ADDED", "MODIFIED"):
+                            obj = raw
+                            if on_change is not None:
+                                on_change(obj)
+                            break
+                finally:
+                    aclose = getattr(events, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
             except Expired:
-                continue
+                version = None
+            except (TimeoutError, OSError, aiohttp.ClientError, ApiError) as error:
+                if not _transient(error) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(RECONNECT)
 
     async def apply_and_wait(
-        self: _AsyncClient,
+        self,
         obj: Mapping[str, Any],
         *,
         field_manager: str,
         timeout: float = DEFAULT_TIMEOUT,
         on_change: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> Mapping[str, Any]:
-        applied = await self.apply(dict(obj), field_manager)
+        applied = await cast(_AsyncClient, self).apply(dict(obj), field_manager=field_manager)
         meta = applied.metadata
-        return await AsyncRunWaits.wait(
-            self,
+        return await self.wait(
             meta.name,
             meta.namespace,
             timeout=timeout,

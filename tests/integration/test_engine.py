@@ -12,6 +12,7 @@ import functools
 import os
 import re
 import signal
+import threading
 import time
 import urllib.error
 from collections.abc import Callable, Iterator
@@ -24,9 +25,11 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from reactivejob.naming import ANNOTATION_GENERATION, FINALIZER, LABEL_CONTROLLER_UID
+from reactivejob_api import Connection, ReactiveJobClient
 from testbed import ControlPlane, api_client
 from testbed.harness import (
     COMPLETE,
+    DELAY_ANNOTATION,
     OUTCOME_ANNOTATION,
     JobRunner,
     OperatorProcess,
@@ -239,3 +242,33 @@ def test_fast_changes_never_create_a_job_for_a_replaced_generation(
             assert current is not None
             assert current["metadata"]["annotations"][ANNOTATION_GENERATION] == str(last)
             assert current["metadata"]["labels"][LABEL_CONTROLLER_UID] == uids[name]
+
+
+def test_the_typed_clients_wait_resumes_across_a_restart_and_a_410(
+    own_plane: ControlPlane, own_cluster: Cluster, engine: OperatorProcess
+) -> None:
+    """The wait follows its object through an API server restart: it resumes the watch from
+    the version it had, meets 410 (etcd was compacted past it meanwhile), reads the object
+    afresh and still returns when the run finishes."""
+    cluster = own_cluster
+    template = simple_template(**{OUTCOME_ANNOTATION: COMPLETE, DELAY_ANNOTATION: "15"})
+    cluster.create(reactive_job("patient", template))
+    cluster.wait_state("patient", "Processing")
+    outcome: dict[str, Any] = {}
+
+    def wait() -> None:
+        with ReactiveJobClient(Connection.from_kubeconfig(own_plane.kubeconfig)) as jobs:
+            try:
+                outcome["done"] = jobs.wait("patient", cluster.namespace, timeout=120)
+            except Exception as error:  # surfaced below
+                outcome["error"] = error
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    time.sleep(1)  # its watch is open
+    own_plane.stop_apiserver()
+    own_plane.start_apiserver()
+    own_plane.compact_etcd()
+    waiter.join(timeout=150)
+    assert "error" not in outcome, repr(outcome.get("error"))
+    assert outcome["done"]["status"]["state"] == "Ready"
