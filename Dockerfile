@@ -25,6 +25,7 @@ COPY pyproject.toml README.md ./
 COPY reactivejob/ reactivejob/
 COPY generated/ generated/
 COPY typedkube/ typedkube/
+COPY reactivejob_cli/ reactivejob_cli/
 RUN pip wheel --wheel-dir /wheels .
 
 # ---- runtime -------------------------------------------------------------------------------

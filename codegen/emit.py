@@ -96,6 +96,10 @@ def render(schema_dir: Path, layout: Layout) -> dict[Path, str]:
         package / "__init__.py": template("__init__.py.j2"),
         package / "client.py": template("client.py.j2", aio=False, prefix=""),
         package / "aio.py": template("client.py.j2", aio=True, prefix="Async"),
+        # `python -m reactivejob_api`: the kubectl plugin's command line (hand-written).
+        package / "__main__.py": format_python(
+            f"{PY_HEADER}\nimport sys\n\nfrom reactivejob_cli import main\n\nsys.exit(main())\n"
+        ),
         package / "py.typed": "",
     }
 

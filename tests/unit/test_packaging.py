@@ -22,7 +22,7 @@ def top_level(names: list[str]) -> set[str]:
 
 def test_operator_wheel_carries_the_operator_and_its_api_only(wheels: dict[str, Path]) -> None:
     names = file_names(wheels[OPERATOR])
-    assert top_level(names) == {"reactivejob", "reactivejob_api", "typedkube"}
+    assert top_level(names) == {"reactivejob", "reactivejob_api", "typedkube", "reactivejob_cli"}
     assert "reactivejob_api/crds/reactivejobs.batch.cs.sap.com.yaml" in names
     assert "reactivejob_api/py.typed" in names
     assert "typedkube/py.typed" in names
@@ -55,7 +55,14 @@ def test_image_copies_only_what_the_operator_wheel_is_built_from() -> None:
         if line.startswith("COPY ") and "--from" not in line:
             *sources, _destination = line.split()[1:]
             copied.update(source.rstrip("/") for source in sources)
-    assert copied == {"pyproject.toml", "README.md", "reactivejob", "generated", "typedkube"}
+    assert copied == {
+        "pyproject.toml",
+        "README.md",
+        "reactivejob",
+        "generated",
+        "typedkube",
+        "reactivejob_cli",
+    }
 
 
 def test_operator_never_imports_the_testbed() -> None:
