@@ -1,0 +1,686 @@
+"""GitOps tools' reading of a ReactiveJob: Argo CD's Lua health check, run in a real Lua 5.1
+(Argo CD embeds gopher-lua, a Lua 5.1), and kstatus (Flux health checks, Helm 4's --wait),
+both over the same testdata objects, which the operator's own decide() makes.
+
+Regenerate the testdata after a change to what the operator writes:
+    .venv/bin/python -m tests.unit.test_gitops_health
+then review health_test.yaml's messages by hand: they are never generated.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reactivejob.config_cache import TRIGGERS_OFF
+from reactivejob.config_refs import ConfigView, config_view, references
+from reactivejob.history import stamp
+from reactivejob.naming import FINALIZER
+from reactivejob.reconcile import Plan, decide
+from reactivejob_api import ReactiveJob
+from reactivejob_api.models import Job
+from tests.samples import API_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+CUSTOMIZATION = ROOT / "gitops/argocd/resource_customizations/batch.cs.sap.com/ReactiveJob"
+HEALTH_LUA = CUSTOMIZATION / "health.lua"
+HEALTH_TEST = CUSTOMIZATION / "health_test.yaml"
+TESTDATA = CUSTOMIZATION / "testdata"
+ARGOCD_CM_PATCH = ROOT / "gitops/argocd/argocd-cm-patch.yaml"
+ARGOCD_CM_KEY = "resource.customizations.health.batch.cs.sap.com_ReactiveJob"
+LUA = "lua5.1"
+# Argo CD's isValidHealthStatusCode; anything else becomes Unknown with this message.
+VALID_HEALTH = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
+INVALID_HEALTH = "Lua returned an invalid health status"
+
+# ---------------------------------------------------------------------------------------------
+# The testdata: what the API server serves after the operator's decide() has run on each story.
+
+UID = "0b7c5b8e-4d1f-4a7e-9c3b-5e2f8a6d1c90"
+T0 = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.UTC)
+FOREIGN_FINALIZER = "example.com/backup"
+
+
+def at(seconds: int) -> datetime.datetime:
+    return T0 + datetime.timedelta(seconds=seconds)
+
+
+def job_template(image: str = "registry.example.com/migrate:1.2.3") -> dict[str, Any]:
+    return {
+        "spec": {
+            "backoffLimit": 2,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "migrate",
+                            "image": image,
+                            "args": ["--all"],
+                            "envFrom": [{"configMapRef": {"name": "migrate-config"}}],
+                        }
+                    ],
+                }
+            },
+        }
+    }
+
+
+class Cluster:
+    """One ReactiveJob and its Jobs as the API server holds them, with the operator (decide)
+    and the Job controller acting on them in turn."""
+
+    def __init__(self, **spec: Any) -> None:
+        self.body: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": "ReactiveJob",
+            "metadata": {
+                "name": "migrate",
+                "namespace": "team-a",
+                "uid": UID,
+                "generation": 1,
+                "creationTimestamp": stamp(T0),
+            },
+            "spec": {"jobTemplate": job_template(), **spec},
+            "status": {"observedGeneration": -1},  # the CRD's status default
+        }
+        self.jobs: dict[str, dict[str, Any]] = {}
+
+    def reconcile(self, now: datetime.datetime, config: ConfigView | None = None) -> Plan:
+        plan = decide(
+            ReactiveJob.model_validate(self.body),
+            self.body["spec"]["jobTemplate"],
+            [Job.model_validate(j) for j in self.jobs.values()],
+            now,
+            config=config,
+        )
+        assert not plan.fetch_template
+        if plan.add_finalizer:
+            self.body["metadata"].setdefault("finalizers", []).append(FINALIZER)
+        if plan.create is not None:
+            job = plan.create.model_dump(by_alias=True, exclude_none=True, mode="json")
+            job["metadata"]["creationTimestamp"] = stamp(now)
+            self.jobs[job["metadata"]["name"]] = job
+        if plan.status is not None:  # as the operator writes it (controller._write_status)
+            self.body["status"] = plan.status.model_dump(
+                by_alias=True, exclude_none=True, mode="json"
+            )
+        return plan
+
+    def newest_job(self) -> str:
+        return list(self.jobs)[-1]
+
+    def change_spec(self, **spec: Any) -> None:
+        self.body["spec"].update(spec)
+        self.body["metadata"]["generation"] += 1
+
+    def delete(self, now: datetime.datetime) -> None:
+        self.body["metadata"]["deletionTimestamp"] = stamp(now)
+        self.body["metadata"]["deletionGracePeriodSeconds"] = 0
+
+    def job_runs(self, name: str, now: datetime.datetime) -> None:
+        self.jobs[name]["status"] = {"startTime": stamp(now), "active": 1, "ready": 0}
+
+    def job_succeeds(self, name: str, now: datetime.datetime) -> None:
+        started = self.jobs[name]["status"]["startTime"]
+        self.jobs[name]["status"] = {
+            "startTime": started,
+            "completionTime": stamp(now),
+            "succeeded": 1,
+            "conditions": [
+                _job_condition(now, "SuccessCriteriaMet", "CompletionsReached"),
+                _job_condition(now, "Complete", "CompletionsReached"),
+            ],
+        }
+
+    def job_fails(self, name: str, now: datetime.datetime) -> None:
+        started = self.jobs[name]["status"]["startTime"]
+        self.jobs[name]["status"] = {
+            "startTime": started,
+            "failed": 3,
+            "conditions": [
+                _job_condition(now, "FailureTarget", "BackoffLimitExceeded"),
+                _job_condition(now, "Failed", "BackoffLimitExceeded"),
+            ],
+        }
+
+
+_JOB_MESSAGES = {  # the Job controller's own (Kubernetes 1.31+)
+    "CompletionsReached": "Reached expected number of succeeded pods",
+    "BackoffLimitExceeded": "Job has reached the specified backoff limit",
+}
+
+
+def _job_condition(now: datetime.datetime, kind: str, reason: str) -> dict[str, str]:
+    return {
+        "type": kind,
+        "status": "True",
+        "reason": reason,
+        "message": _JOB_MESSAGES[reason],
+        "lastProbeTime": stamp(now),
+        "lastTransitionTime": stamp(now),
+    }
+
+
+def _running(**spec: Any) -> Cluster:
+    cluster = Cluster(**spec)
+    cluster.reconcile(at(0))  # finalizer, Job created
+    cluster.job_runs(cluster.newest_job(), at(2))
+    cluster.reconcile(at(2))
+    return cluster
+
+
+def _succeeded(**spec: Any) -> Cluster:
+    cluster = _running(**spec)
+    cluster.job_succeeds(cluster.newest_job(), at(90))
+    cluster.reconcile(at(90))
+    return cluster
+
+
+def _suspended_after_success() -> Cluster:
+    cluster = _succeeded()
+    cluster.change_spec(suspend=True)
+    cluster.reconcile(at(600))
+    return cluster
+
+
+def healthy() -> dict[str, Any]:
+    return _succeeded().body
+
+
+def progressing() -> dict[str, Any]:
+    return _running().body
+
+
+def degraded() -> dict[str, Any]:
+    cluster = _running()
+    cluster.job_fails(cluster.newest_job(), at(120))
+    cluster.reconcile(at(120))
+    return cluster.body
+
+
+def suspended() -> dict[str, Any]:
+    """A template change while suspended: held, not run."""
+    cluster = _suspended_after_success()
+    cluster.change_spec(jobTemplate=job_template("registry.example.com/migrate:1.3.0"))
+    cluster.reconcile(at(700))
+    return cluster.body
+
+
+def suspended_no_held_change() -> dict[str, Any]:
+    return _suspended_after_success().body
+
+
+def waiting_for_previous_run() -> dict[str, Any]:
+    cluster = _running(concurrencyPolicy="Forbid")
+    cluster.change_spec(jobTemplate=job_template("registry.example.com/migrate:1.3.0"))
+    cluster.reconcile(at(30))  # the new Job is created held
+    cluster.reconcile(at(31))  # and waits, as it does on every reconcile until the old one ends
+    return cluster.body
+
+
+def waiting_for_config() -> dict[str, Any]:
+    cluster = Cluster(rerunOnConfigChange=True)
+    refs = references(cluster.body["spec"]["jobTemplate"])
+    cluster.reconcile(at(0), config=config_view(refs, dict.fromkeys(refs)))  # none exists
+    return cluster.body
+
+
+def config_unavailable() -> dict[str, Any]:
+    cluster = Cluster(rerunOnConfigChange=True)  # on an operator without --config-triggers
+    cluster.reconcile(at(0), config=ConfigView(None, problem=TRIGGERS_OFF))
+    return cluster.body
+
+
+def never_reconciled() -> dict[str, Any]:
+    return Cluster().body
+
+
+def no_status() -> dict[str, Any]:
+    """As served by a cluster whose CRD has no status default (the Go operator's)."""
+    body = Cluster().body
+    del body["status"]
+    return body
+
+
+def observed_generation_behind() -> dict[str, Any]:
+    cluster = _succeeded()
+    cluster.change_spec(jobTemplate=job_template("registry.example.com/migrate:1.3.0"))
+    return cluster.body  # before the operator has seen the change
+
+
+def deleting() -> dict[str, Any]:
+    cluster = _succeeded()
+    cluster.delete(at(900))
+    cluster.reconcile(at(900))
+    return cluster.body
+
+
+def deletion_blocked() -> dict[str, Any]:
+    cluster = _succeeded()
+    cluster.body["metadata"]["finalizers"].append(FOREIGN_FINALIZER)
+    cluster.delete(at(900))
+    cluster.reconcile(at(900))
+    return cluster.body
+
+
+SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
+    "healthy.yaml": healthy,
+    "progressing.yaml": progressing,
+    "degraded.yaml": degraded,
+    "suspended.yaml": suspended,
+    "suspended-no-held-change.yaml": suspended_no_held_change,
+    "waiting-for-previous-run.yaml": waiting_for_previous_run,
+    "waiting-for-config.yaml": waiting_for_config,
+    "config-unavailable.yaml": config_unavailable,
+    "never-reconciled.yaml": never_reconciled,
+    "no-status.yaml": no_status,
+    "observed-generation-behind.yaml": observed_generation_behind,
+    "deleting.yaml": deleting,
+    "deletion-blocked.yaml": deletion_blocked,
+}
+
+HEADER = (
+    "# Made with the operator's own decide() by `python -m tests.unit.test_gitops_health`;\n"
+    "# that test module checks that it is still what the operator writes.\n"
+)
+
+
+def render(obj: dict[str, Any]) -> str:
+    return HEADER + yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, width=100)
+
+
+def render_argocd_cm_patch() -> str:
+    """health.lua as argocd-cm takes it, for a cluster whose Argo CD lacks it built in."""
+    body = "".join(f"    {line}" if line.strip() else "\n" for line in HEALTH_LUA.open())
+    return (
+        "# kubectl -n argocd patch configmap argocd-cm --patch-file "
+        f"{ARGOCD_CM_PATCH.relative_to(ROOT)}\n"
+        "# Made from resource_customizations/batch.cs.sap.com/ReactiveJob/health.lua by\n"
+        "# `python -m tests.unit.test_gitops_health`; edit that file, not this one.\n"
+        f"data:\n  {ARGOCD_CM_KEY}: |\n{body}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading YAML as Argo CD and kstatus do: sigs.k8s.io/yaml turns it into JSON, so a timestamp
+# stays a string (PyYAML's SafeLoader would make it a datetime).
+
+
+class JsonLikeLoader(yaml.SafeLoader):
+    pass
+
+
+JsonLikeLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load(path: Path) -> Any:
+    return yaml.load(path.read_text(), Loader=JsonLikeLoader)
+
+
+def health_tests() -> list[dict[str, Any]]:
+    tests: list[dict[str, Any]] = load(HEALTH_TEST)["tests"]
+    return tests
+
+
+def case_id(case: dict[str, Any]) -> str:
+    return str(case["inputPath"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Argo CD's Lua run: the object as a Lua table in the global `obj`, the script as a chunk whose
+# return value is the health. Like an argocd-cm script (useOpenLibs unset), it gets the base
+# and table libraries and os's time functions, no string, math or io: a script that leans on
+# them works in Argo CD's own tests and fails in the cluster.
+
+
+def lua_literal(value: Any) -> str:
+    """``value`` (JSON-like: as decoded from YAML or JSON) as a Lua 5.1 constructor; lists are
+    1-based arrays, as Argo CD's decodeValue makes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"JSON has no {value}")
+        return repr(value)
+    if isinstance(value, str):
+        return lua_string(value)
+    if isinstance(value, list):
+        if any(item is None for item in value):
+            raise ValueError("a nil would end the Lua array")  # Argo CD has the same problem
+        return "{" + ", ".join(lua_literal(item) for item in value) + "}"
+    if isinstance(value, dict):
+        fields = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"JSON keys are strings, not {key!r}")
+            if item is not None:  # a nil field is an absent one, in Argo CD too
+                fields.append(f"[{lua_string(key)}] = {lua_literal(item)}")
+        return "{" + ", ".join(fields) + "}"
+    raise TypeError(f"not JSON-like: {value!r}")
+
+
+def lua_string(text: str) -> str:
+    """A Lua string literal of ``text``'s UTF-8 bytes: printable ASCII as is, every other byte
+    as a three-digit decimal escape (never shorter, or a digit after it would join it)."""
+    out = []
+    for byte in text.encode():
+        if 0x20 <= byte < 0x7F and byte not in b'"\\':
+            out.append(chr(byte))
+        else:
+            out.append(f"\\{byte:03d}")
+    return '"' + "".join(out) + '"'
+
+
+RUNNER = """\
+local obj = {obj}
+local script = {script}
+local env = {{obj = obj, table = {{}}, os = {{}}}}
+for _, name in ipairs({{"assert", "error", "ipairs", "next", "pairs", "pcall", "print",
+    "rawequal", "rawget", "rawset", "select", "setmetatable", "getmetatable", "tonumber",
+    "tostring", "type", "unpack", "xpcall", "_VERSION"}}) do
+  env[name] = _G[name]
+end
+for name, f in pairs(table) do env.table[name] = f end
+for _, name in ipairs({{"clock", "date", "difftime", "time"}}) do env.os[name] = os[name] end
+env._G = env
+local chunk = assert(loadfile(script))
+setfenv(chunk, env)
+local strings = getmetatable("")
+strings.__index = nil  -- no ("x"):len() without the string library
+local ok, hs = pcall(chunk)
+strings.__index = string
+if not ok then
+  io.stderr:write("the script failed: ", tostring(hs), "\\n")
+  os.exit(2)
+end
+if type(hs) ~= "table" then
+  io.stderr:write("expect table output from Lua script, not ", type(hs), "\\n")
+  os.exit(3)
+end
+for _, key in ipairs({{"status", "message"}}) do
+  if hs[key] ~= nil and type(hs[key]) ~= "string" then
+    io.stderr:write("hs.", key, " is a ", type(hs[key]), ", not a string\\n")
+    os.exit(4)
+  end
+end
+io.write(hs.status or "", "\\n", hs.message or "")
+"""
+
+
+@pytest.fixture(scope="session")
+def lua() -> str:
+    path = shutil.which(LUA)
+    if path is None:
+        pytest.fail(
+            f"{LUA} is not on PATH: the Argo CD health check is tested in a real Lua 5.1. "
+            "Install it: apt-get install lua5.1",
+            pytrace=False,
+        )
+    version = subprocess.run(
+        [path, "-e", "io.write(_VERSION)"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout == "Lua 5.1", f"{path} is {version.stdout}: gopher-lua is Lua 5.1"
+    return path
+
+
+def run_lua(lua: str, source: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [lua, "-"], input=source.encode(), capture_output=True, timeout=30, check=False
+    )
+
+
+def argo_health(lua: str, obj: Any, script: Path = HEALTH_LUA) -> tuple[str, str]:
+    """(status, message) as Argo CD's ExecuteHealthLua returns them for ``obj``."""
+    source = RUNNER.format(obj=lua_literal(obj), script=lua_string(str(script)))
+    done = run_lua(lua, source)
+    assert done.returncode == 0, done.stderr.decode()
+    status, _, message = done.stdout.decode().partition("\n")
+    if status not in VALID_HEALTH:
+        return "Unknown", INVALID_HEALTH
+    return status, message
+
+
+# ---------------------------------------------------------------------------------------------
+# kstatus: no maintained Python port exists, so this follows sigs.k8s.io/cli-utils
+# pkg/kstatus/status: Compute (status.go) runs checkGenericProperties (generic.go), then the
+# built-in kinds' rules (none for a custom resource), then checkReadyCondition (status.go), and
+# else says Current. Its messages are kstatus's own.
+
+
+def kstatus(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    if meta.get("deletionTimestamp"):  # NestedString: found and not ""
+        return "Terminating", "Resource scheduled for deletion"
+    # checkGeneration: with no status.observedGeneration there is nothing to compare, and the
+    # check is skipped (not InProgress).
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    if generation is not None and observed is not None and observed != generation:
+        return "InProgress", (
+            f"{obj.get('kind')} generation is {generation}, "
+            f"but latest observed generation is {observed}"
+        )
+    conditions = status.get("conditions") or []
+    for condition in conditions:  # the first abnormal-true one in list order wins
+        if condition.get("status") == "True" and condition.get("type") == "Reconciling":
+            return "InProgress", condition.get("message", "")
+        if condition.get("status") == "True" and condition.get("type") == "Stalled":
+            return "Failed", condition.get("message", "")
+    for condition in conditions:
+        if condition.get("type") != "Ready":
+            continue
+        if condition.get("status") == "True":
+            return "Current", "Resource is Ready"
+        if condition.get("status") in ("False", "Unknown"):
+            return "InProgress", condition.get("message", "")
+    return "Current", "Resource is current"
+
+
+KSTATUS_EXPECTED = {
+    "healthy.yaml": ("Current", "Resource is Ready"),
+    "progressing.yaml": ("InProgress", "waiting for job migrate-rn8xz to complete"),
+    "degraded.yaml": ("Failed", "Job has reached the specified backoff limit"),
+    "suspended.yaml": ("InProgress", "generation 3 is held: spec.suspend is true"),
+    "suspended-no-held-change.yaml": ("Current", "Resource is Ready"),
+    "waiting-for-previous-run.yaml": (
+        "InProgress",
+        "job migrate-d9rs9 waits for migrate-rn8xz to finish (concurrencyPolicy Forbid)",
+    ),
+    "waiting-for-config.yaml": (
+        "InProgress",
+        "waiting for ConfigMap migrate-config: not found, and not optional",
+    ),
+    "config-unavailable.yaml": ("Failed", TRIGGERS_OFF),
+    "never-reconciled.yaml": (
+        "InProgress",
+        "ReactiveJob generation is 1, but latest observed generation is -1",
+    ),
+    "no-status.yaml": ("Current", "Resource is current"),
+    "observed-generation-behind.yaml": (
+        "InProgress",
+        "ReactiveJob generation is 2, but latest observed generation is 1",
+    ),
+    "deleting.yaml": ("Terminating", "Resource scheduled for deletion"),
+    "deletion-blocked.yaml": ("Terminating", "Resource scheduled for deletion"),
+}
+
+# Argo CD health -> the kstatus statuses that mean the same to a person waiting on a sync.
+AGREEING = {
+    "Healthy": {"Current"},
+    "Degraded": {"Failed"},
+    "Progressing": {"InProgress", "Terminating"},
+    "Suspended": {"InProgress"},
+}
+# kstatus cannot tell a custom resource that no controller has touched yet from a finished one
+# (its README: "assume they are always reconciled"); the CRD's status default
+# {observedGeneration: -1} is what makes never-reconciled.yaml read InProgress instead.
+DIVERGING = {"no-status.yaml": ("Progressing", "Current")}
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests.
+
+
+def test_every_testdata_object_has_one_case_everywhere() -> None:
+    files = sorted(p.name for p in TESTDATA.glob("*.yaml"))
+    inputs = [case["inputPath"] for case in health_tests()]
+    assert sorted(inputs) == [f"testdata/{name}" for name in files]
+    assert len(set(inputs)) == len(inputs)
+    assert sorted(SCENARIOS) == files
+    assert sorted(KSTATUS_EXPECTED) == files
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_testdata_is_what_the_operator_writes(name: str) -> None:
+    assert load(TESTDATA / name) == SCENARIOS[name](), (
+        f"testdata/{name} is stale: run `python -m tests.unit.test_gitops_health`, then check "
+        "health_test.yaml's messages"
+    )
+
+
+@pytest.mark.parametrize("case", health_tests(), ids=case_id)
+def test_argo_cd_health(lua: str, case: dict[str, Any]) -> None:
+    expected = case["healthStatus"]
+    obj = load(CUSTOMIZATION / case["inputPath"])
+    assert argo_health(lua, obj) == (expected["status"], expected.get("message", ""))
+
+
+@pytest.mark.parametrize("name", sorted(KSTATUS_EXPECTED))
+def test_kstatus(name: str) -> None:
+    assert kstatus(load(TESTDATA / name)) == KSTATUS_EXPECTED[name]
+
+
+@pytest.mark.parametrize("case", health_tests(), ids=case_id)
+def test_argo_cd_and_kstatus_agree(case: dict[str, Any]) -> None:
+    name = Path(case["inputPath"]).name
+    argo = case["healthStatus"]["status"]
+    flux = kstatus(load(TESTDATA / name))[0]
+    if name in DIVERGING:
+        assert (argo, flux) == DIVERGING[name]
+    else:
+        assert flux in AGREEING[argo], f"Argo CD says {argo}, kstatus {flux}"
+    assert not (argo == "Suspended" and flux == "Failed")
+
+
+def test_lua_sees_what_argo_cd_hides(lua: str, tmp_path: Path) -> None:
+    probe = tmp_path / "probe.lua"
+    probe.write_text(
+        'local method = pcall(function() return ("x"):len() end)\n'
+        'return {status = "Healthy", message = type(string) .. " " .. type(math) .. " "'
+        " .. type(io) .. ' ' .. tostring(method) .. ' ' .. obj.metadata.name}\n"
+    )
+    assert argo_health(lua, {"metadata": {"name": "m"}}, probe) == (
+        "Healthy",
+        "nil nil nil false m",
+    )
+
+
+def test_an_invalid_status_reads_unknown(lua: str, tmp_path: Path) -> None:
+    probe = tmp_path / "probe.lua"
+    probe.write_text('return {status = "Fine", message = "x"}\n')
+    assert argo_health(lua, {}, probe) == ("Unknown", INVALID_HEALTH)
+
+
+# A Lua-side canonical form, to see that a literal reaches Lua as the value it was made of.
+DUMP = """\
+local function dump(v)
+  local t = type(v)
+  if t == "string" then return "s" .. #v .. ":" .. v end
+  if t == "number" then return "n" .. string.format("%.17g", v) end
+  if t == "boolean" then return v and "T" or "F" end
+  local keys, n = {}, 0
+  for k in pairs(v) do n = n + 1; keys[n] = k end
+  if n == 0 then return "{}" end
+  if n == #v then
+    local out = {}
+    for i = 1, n do out[i] = dump(v[i]) end
+    return "[" .. table.concat(out) .. "]"
+  end
+  table.sort(keys)
+  local out = {}
+  for i, k in ipairs(keys) do out[i] = dump(k) .. dump(v[k]) end
+  return "{" .. table.concat(out) .. "}"
+end
+io.write(dump(VALUE))
+"""
+
+
+def canonical(value: Any) -> str:
+    if isinstance(value, str):
+        return f"s{len(value.encode())}:{value}"
+    if isinstance(value, bool):
+        return "T" if value else "F"
+    if isinstance(value, int | float):
+        return "n" + format(float(value), ".17g")
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if v is not None}  # nil fields are absent
+    if not value:
+        return "{}"  # Lua has one empty table for both
+    if isinstance(value, list):
+        return "[" + "".join(canonical(item) for item in value) + "]"
+    keys = sorted(value, key=lambda k: k.encode())  # Lua's table.sort: strcmp, C locale
+    return "{" + "".join(canonical(k) + canonical(value[k]) for k in keys) + "}"
+
+
+TRICKY = {
+    "quotes": "say \"hi\" and 'bye'",
+    "backslash": "C:\\path\\n not a newline",
+    "controls": "line\nbreak\ttab\r\n\x00nul\x7fdel",
+    "escape then digit": "\n123\x01" + "9",
+    "unicode": "naïve ✓ 日本 😀",
+    "long brackets": "]] [[ ]=]",
+    "": "empty key",
+    "empty": "",
+    "numbers": [0, -1, 2**53, 0.5, -1.25e-7, 1e300],
+    "booleans": [True, False],
+    "nested": [{"a": [{"b": {"c": []}}], "d": {}}, [[1], ["x"]]],
+    "dropped": None,
+}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [TRICKY, *(load(p) for p in sorted(TESTDATA.glob("*.yaml")))],
+    ids=["tricky", *(p.name for p in sorted(TESTDATA.glob("*.yaml")))],
+)
+def test_lua_literal_reaches_lua_intact(lua: str, value: Any) -> None:
+    done = run_lua(lua, DUMP.replace("VALUE", lua_literal(value)))
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode() == canonical(value)
+
+
+@pytest.mark.parametrize("bad", [[1, None], {1: "x"}, math.inf, datetime.date(2026, 1, 1)])
+def test_lua_literal_refuses_what_json_cannot_hold(bad: Any) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        lua_literal(bad)
+
+
+def test_the_argocd_cm_patch_carries_health_lua() -> None:
+    assert load(ARGOCD_CM_PATCH) == {"data": {ARGOCD_CM_KEY: HEALTH_LUA.read_text()}}
+
+
+def main() -> None:
+    ARGOCD_CM_PATCH.write_text(render_argocd_cm_patch())
+    print(f"wrote {ARGOCD_CM_PATCH.relative_to(ROOT)}")
+    TESTDATA.mkdir(parents=True, exist_ok=True)
+    for name, scenario in SCENARIOS.items():
+        (TESTDATA / name).write_text(render(scenario()))
+        print(f"wrote {(TESTDATA / name).relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
