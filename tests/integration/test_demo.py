@@ -50,9 +50,9 @@ def test_demo_tells_the_whole_story_and_cleans_up(tmp_path: Path) -> None:
         "generation 4, state Ready, Ready=True",
         "(a manual re-run)",
         "generation 6, state Ready, Ready=True",
-        "generation 4, Rerun demo-1, Succeeded",
-        "generation 5, TemplateChanged, Cancelled",
-        "generation 6, TemplateChanged, Succeeded",
+        "kubectl reactivejob history migrate-db",
+        "Rerun (demo-1)",
+        "TemplateChanged   Cancelled",
         "ReactiveJob and all its Jobs are gone.",
         "export KUBECONFIG=",
     ):

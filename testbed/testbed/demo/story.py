@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+import reactivejob_cli
 from reactivejob.naming import ANNOTATION_RERUN, LABEL_CONTROLLER_UID
 from reactivejob_api import Connection, ReactiveJob, ReactiveJobClient
 from reactivejob_api.client import JobClient
@@ -46,10 +47,13 @@ def say(text: str) -> None:
 
 
 class Story:
-    def __init__(self, jobs: ReactiveJobClient, batch: JobClient, timeout: float) -> None:
+    def __init__(
+        self, jobs: ReactiveJobClient, batch: JobClient, timeout: float, kubeconfig: Path
+    ) -> None:
         self.jobs = jobs
         self.batch = batch
         self.timeout = timeout
+        self.kubeconfig = kubeconfig
 
     def wait_for(self, name: str, state: str) -> ReactiveJob:
         deadline = time.monotonic() + self.timeout
@@ -97,12 +101,15 @@ class Story:
             time.sleep(0.2)
         raise TimeoutError(f"{name}: {what} not reached within {self.timeout:.0f}s")
 
-    def history(self, obj: ReactiveJob) -> None:
-        say("    status.history (newest first):")
-        for run in (obj.status.history if obj.status else None) or []:
-            token = f" {run.rerun}" if run.rerun else ""
-            say(f"      {run.job_name}: generation {run.generation}, {run.cause}{token}, "
-                f"{run.result}")  # fmt: skip
+    def history(self, name: str) -> None:
+        """What a person types to see what ran: the kubectl plugin, in this process."""
+        say(f"\n==> kubectl reactivejob history {name}")
+        sys.stdout.flush()
+        code = reactivejob_cli.main(
+            ["--kubeconfig", str(self.kubeconfig), "-n", NAMESPACE, "history", name]
+        )
+        if code != 0:
+            raise RuntimeError(f"kubectl reactivejob history exited {code}")
 
     def change(self, name: str, patch: dict[str, Any], what: str) -> None:
         say(f"\n==> {what}")
@@ -186,7 +193,7 @@ def tell(story: Story, manifest: dict[str, Any]) -> None:
         "change it while that Job runs: Replace deletes it, then starts the new one",
     )
     story.show(step(name, "Ready"))
-    story.history(story.jobs.get(name, NAMESPACE))
+    story.history(name)
 
     say("\n==> kubectl delete reactivejob " + name + "   (its Jobs go first, foreground)")
     uid = story.jobs.get(name, NAMESPACE).metadata.uid  # type: ignore[union-attr]
@@ -240,7 +247,8 @@ def run_story(plane: ControlPlane, logs: Path, timeout: float, *, wait: bool) ->
         connection = Connection.from_kubeconfig(plane.kubeconfig)
         try:
             with ReactiveJobClient(connection) as jobs, JobClient(connection) as batch:
-                tell(Story(jobs, batch, timeout), yaml.safe_load(EXAMPLE.read_text()))
+                story = Story(jobs, batch, timeout, plane.kubeconfig)
+                tell(story, yaml.safe_load(EXAMPLE.read_text()))
             if wait:
                 say(f"\nTry it: export KUBECONFIG={plane.kubeconfig}")
                 say(f"        kubectl apply --server-side -f {EXAMPLE}")
