@@ -60,12 +60,14 @@ def finished_run(obj: Mapping[str, Any], for_run: str | None = None) -> Run | No
     if status.get("observedGeneration") != meta.get("generation"):
         return None  # the operator has not seen this generation yet
     history = status.get("history") or []
-    if for_run is not None and (
-        status.get("lastHandledRerun") != for_run
-        or not history
-        or history[0].get("rerun") != for_run
-    ):
-        return None  # that rerun's Job does not exist yet (or a newer run replaced it)
+    if for_run is not None:
+        entry = next((e for e in history if e.get("rerun") == for_run), None)
+        if entry is None:
+            return None  # that rerun's Job does not exist yet
+        if entry is not history[0]:  # a newer run came since: judge it by its own record
+            if entry.get("result") not in (SUCCEEDED, FAILED):
+                return None
+            return Run(entry["result"], entry.get("jobName"), entry["result"], "", obj)
     state = status.get("state")
     if state not in ("Ready", "Error"):
         return None
