@@ -94,3 +94,11 @@ WORKQUEUE_WORK = Histogram(
 
 def exposition() -> bytes:
     return generate_latest(REGISTRY)
+
+
+# Every labelled series exists from the start, at 0: an alert on increase() then sees the first
+# failure after a restart, and a dashboard shows 0 rather than "no data".
+for _result in ("Succeeded", "Failed"):
+    RUNS_FINISHED.labels(_result)
+for _result in ("success", "requeue", "error"):
+    RECONCILES.labels(_result)
