@@ -50,8 +50,8 @@ unit: dev
 	$(BIN)/pytest tests/unit
 
 lint: dev
-	$(BIN)/ruff check reactivejob typedkube codegen testbed tests benchmarks
-	$(BIN)/ruff format --check reactivejob typedkube codegen testbed tests benchmarks
+	$(BIN)/ruff check reactivejob reactivejob_cli typedkube codegen testbed tests benchmarks
+	$(BIN)/ruff format --check reactivejob reactivejob_cli typedkube codegen testbed tests benchmarks
 
 types: dev
 	$(BIN)/mypy
