@@ -42,6 +42,7 @@ update-kube-openapi: dev
 binaries: dev
 	$(BIN)/reactivejob-controlplane build --with-helm
 	tests/crd_reference/generate.sh "$$(mktemp -d)" > /dev/null
+	$(BIN)/python -m tests.integration.test_observability > /dev/null
 
 test: dev binaries
 	$(BIN)/tox run -e lint,types,generate-check,tests
