@@ -23,6 +23,7 @@ from ._errors import ApiError, Expired
 
 SUCCEEDED, FAILED = "Succeeded", "Failed"
 DEFAULT_TIMEOUT = 600.0
+FIELD_MANAGER = "reactivejob-client"  # apply_and_wait's server-side apply owner, by default
 RECONNECT = 0.5  # seconds between attempts to resume a watch the connection dropped
 
 
@@ -171,7 +172,7 @@ class RunWaits:
         self,
         obj: Mapping[str, Any],
         *,
-        field_manager: str,
+        field_manager: str = FIELD_MANAGER,
         timeout: float = DEFAULT_TIMEOUT,
         on_change: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> Mapping[str, Any]:
@@ -262,7 +263,7 @@ class AsyncRunWaits:
         self,
         obj: Mapping[str, Any],
         *,
-        field_manager: str,
+        field_manager: str = FIELD_MANAGER,
         timeout: float = DEFAULT_TIMEOUT,
         on_change: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> Mapping[str, Any]:
