@@ -96,6 +96,66 @@ def _outcome(run: Run) -> Mapping[str, Any]:
     return run.object
 
 
+class _Follow:
+    """One wait's state, shared by the sync and async loops: the object as last seen, the
+    version to resume the watch from (None: read the object again), and the deadline."""
+
+    def __init__(
+        self,
+        name: str,
+        for_run: str | None,
+        timeout: float,
+        on_change: Callable[[Mapping[str, Any]], None] | None,
+    ) -> None:
+        self.name, self.for_run, self.timeout, self.on_change = name, for_run, timeout, on_change
+        self.deadline = time.monotonic() + timeout
+        self.obj: dict[str, Any] = {}
+        self.version: str | None = None
+
+    def read(self, obj: dict[str, Any]) -> None:
+        self.version = obj["metadata"]["resourceVersion"]
+        self._seen(obj)
+
+    def outcome(self) -> Mapping[str, Any] | None:
+        """The object once its run succeeded (RunFailed, RunTimeout raised); None: watch on."""
+        if (run := finished_run(self.obj, self.for_run)) is not None:
+            return _outcome(run)
+        if time.monotonic() >= self.deadline:
+            raise RunTimeout(self.name, self.timeout, self.obj)
+        return None
+
+    def watch_options(self) -> dict[str, Any]:
+        remaining = self.deadline - time.monotonic()
+        return {
+            "resource_version": self.version,
+            "field_selector": f"metadata.name={self.name}",
+            "timeout_seconds": max(1, math.ceil(remaining)),  # the server ends it in time
+        }
+
+    def event(self, kind: str, raw: dict[str, Any]) -> bool:
+        """Take one watch event; True when the object changed (judge it again)."""
+        self.version = raw["metadata"].get("resourceVersion", self.version)
+        if kind not in ("ADDED", "MODIFIED"):
+            return False  # a bookmark, or the object deleted (its next read says NotFound)
+        self._seen(raw)
+        return True
+
+    def failed(self, error: Exception) -> bool:
+        """After a failed read or watch: re-raise what another try cannot mend; True when the
+        next try should wait a moment (the server is away), False to go on at once."""
+        if isinstance(error, Expired):
+            self.version = None  # too old to resume from: read the object afresh, as a relist
+            return False
+        if not _transient(error) or time.monotonic() > self.deadline:
+            raise error
+        return True
+
+    def _seen(self, obj: dict[str, Any]) -> None:
+        self.obj = obj
+        if self.on_change is not None:
+            self.on_change(obj)
+
+
 class _Client(Protocol):
     def get_json(self, name: str, namespace: str) -> dict[str, Any]: ...
 
@@ -129,44 +189,23 @@ class RunWaits:
         raises RunFailed when it failed, RunTimeout after ``timeout`` seconds. ``on_change``
         sees every version of the object on the way (progress for a terminal)."""
         client = cast(_Client, self)  # mixed into a client that has these methods
-        deadline = time.monotonic() + timeout
-        obj: dict[str, Any] | None = None
-        version: str | None = None  # None: read the object (again)
+        follow = _Follow(name, for_run, timeout, on_change)
         while True:
             try:
-                if version is None:
-                    obj = client.get_json(name, namespace)
-                    version = obj["metadata"]["resourceVersion"]
-                    if on_change is not None:
-                        on_change(obj)
-                assert obj is not None
-                if (run := finished_run(obj, for_run)) is not None:
-                    return _outcome(run)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise RunTimeout(name, timeout, obj)
-                events = client.watch_json(
-                    namespace,
-                    resource_version=version,
-                    field_selector=f"metadata.name={name}",
-                    timeout_seconds=max(1, math.ceil(remaining)),
-                )
+                if follow.version is None:
+                    follow.read(client.get_json(name, namespace))
+                if (done := follow.outcome()) is not None:
+                    return done
+                events = client.watch_json(namespace, **follow.watch_options())
                 try:
                     for kind, raw in events:
-                        version = raw["metadata"].get("resourceVersion", version)
-                        if kind in ("ADDED", "MODIFIED"):
-                            obj = raw
-                            if on_change is not None:
-                                on_change(obj)
+                        if follow.event(kind, raw):
                             break
                 finally:  # leaving the stream early must end the request now
                     getattr(events, "close", lambda: None)()
-            except Expired:
-                version = None  # too old to resume from: read the object afresh, as a relist
             except (OSError, httpx.TransportError, ApiError) as error:
-                if not _transient(error) or time.monotonic() > deadline:
-                    raise
-                time.sleep(RECONNECT)  # the API server restarts: resume from the version had
+                if follow.failed(error):
+                    time.sleep(RECONNECT)  # the API server restarts: resume from the version had
 
     def apply_and_wait(
         self,
@@ -218,46 +257,25 @@ class AsyncRunWaits:
         on_change: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> Mapping[str, Any]:
         client = cast(_AsyncClient, self)
-        deadline = time.monotonic() + timeout
-        obj: dict[str, Any] | None = None
-        version: str | None = None
+        follow = _Follow(name, for_run, timeout, on_change)
         while True:
             try:
-                if version is None:
-                    obj = await client.get_json(name, namespace)
-                    version = obj["metadata"]["resourceVersion"]
-                    if on_change is not None:
-                        on_change(obj)
-                assert obj is not None
-                if (run := finished_run(obj, for_run)) is not None:
-                    return _outcome(run)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise RunTimeout(name, timeout, obj)
-                events = client.watch_json(
-                    namespace,
-                    resource_version=version,
-                    field_selector=f"metadata.name={name}",
-                    timeout_seconds=max(1, math.ceil(remaining)),
-                )
+                if follow.version is None:
+                    follow.read(await client.get_json(name, namespace))
+                if (done := follow.outcome()) is not None:
+                    return done
+                events = client.watch_json(namespace, **follow.watch_options())
                 try:
                     async for kind, raw in events:
-                        version = raw["metadata"].get("resourceVersion", version)
-                        if kind in ("ADDED", "MODIFIED"):
-                            obj = raw
-                            if on_change is not None:
-                                on_change(obj)
+                        if follow.event(kind, raw):
                             break
                 finally:
                     aclose = getattr(events, "aclose", None)
                     if aclose is not None:
                         await aclose()
-            except Expired:
-                version = None
             except (TimeoutError, OSError, aiohttp.ClientError, ApiError) as error:
-                if not _transient(error) or time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(RECONNECT)
+                if follow.failed(error):
+                    await asyncio.sleep(RECONNECT)
 
     async def apply_and_wait(
         self,
