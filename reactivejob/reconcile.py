@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,11 +158,11 @@ class Seen:
             config=config,
         )
 
-    @property
+    @functools.cached_property  # read by several steps of one decision: made once
     def protected(self) -> tuple[str, ...]:
         return tuple(n for n, j in self.by_name.items() if FINALIZER in (_meta(j).finalizers or []))
 
-    @property
+    @functools.cached_property
     def by_name(self) -> dict[str, Job]:
         return {name_of(j): j for j in self.ordered}
 
