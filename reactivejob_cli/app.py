@@ -29,6 +29,7 @@ from reactivejob_api import (
     RunFailed,
     RunTimeout,
 )
+from typedkube.runs import ready_condition
 
 RERUN_ANNOTATION = f"{GROUP}/rerun"  # the operator's naming.ANNOTATION_RERUN
 
@@ -173,16 +174,10 @@ class _quiet:
 
 def _progress(obj: Mapping[str, Any]) -> str:
     status = obj.get("status") or {}
-    ready = _ready(status)
+    ready = ready_condition(status)
     job = status.get("currentJobName") or "no job yet"
     why = f"{ready.get('reason', '')} {ready.get('message', '')}".strip()
     return f"{status.get('state', 'New')} ({job}: {why})"
-
-
-def _ready(status: Mapping[str, Any]) -> Mapping[str, Any]:
-    conditions = status.get("conditions") or []
-    found: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
-    return found
 
 
 def _print_result(obj: Mapping[str, Any], output: str | None, line: str, name: str) -> None:
@@ -224,7 +219,7 @@ def status(target: Target, name: str, output: str | None) -> int:
         return Exit.OK
     meta = obj["metadata"]
     conditions = {c["type"] for c in found.get("conditions") or []}
-    ready = _ready(found)
+    ready = ready_condition(found)
     why = f"{ready.get('reason', '')}: {ready.get('message', '')}"
     observed = found.get("observedGeneration", "-")
     lines = [

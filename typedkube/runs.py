@@ -72,8 +72,7 @@ def finished_run(obj: Mapping[str, Any], for_run: str | None = None) -> Run | No
     state = status.get("state")
     if state not in ("Ready", "Error"):
         return None
-    conditions = status.get("conditions") or []
-    ready: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+    ready = ready_condition(status)
     return Run(
         result=SUCCEEDED if state == "Ready" else FAILED,
         job_name=status.get("currentJobName"),
@@ -81,6 +80,13 @@ def finished_run(obj: Mapping[str, Any], for_run: str | None = None) -> Run | No
         message=ready.get("message", ""),
         object=obj,
     )
+
+
+def ready_condition(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The status's Ready condition, or an empty one."""
+    conditions = status.get("conditions") or []
+    found: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+    return found
 
 
 def _transient(error: Exception) -> bool:
