@@ -14,13 +14,14 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import kopf
 
 from reactivejob_api import Connection
 
 from .leader import LeaderElection
-from .operator import build_registry
+from .operator import build_registry, configure
 from .probes import parse_address
 from .runtime import DEFAULT_WORKERS, Options, Runtime, WebhookOptions
 
@@ -108,7 +109,7 @@ def options_from(args: argparse.Namespace) -> Options:
         )
     election = None
     if args.leader_elect:
-        identity = os.environ.get("POD_NAME") or socket.gethostname()
+        identity = _own_identity()
         election = LeaderElection(
             namespace=args.leader_election_namespace,
             name=args.leader_election_id,
@@ -129,6 +130,10 @@ def options_from(args: argparse.Namespace) -> Options:
     )
 
 
+def _own_identity() -> str:
+    return os.environ.get("POD_NAME") or socket.gethostname()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     kopf.configure(
@@ -142,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     options = options_from(args)
     runtime = Runtime(options)
+    # Settled before kopf starts any task, not in a startup handler that runs after some.
+    settings = kopf.OperatorSettings()
+    configure(settings, options.webhook)
     # kopf.run installs SIGTERM/SIGINT handlers: on either, watches stop, cleanup handlers run
     # (workers are cancelled between API calls, the Lease is released) and the process exits 0.
     kopf.run(
@@ -150,6 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         namespaces=args.namespace,
         standalone=True,
         ready_flag=runtime.kopf_ready,
+        settings=settings,
+        # Given, so kopf never asks the system for a user name: the image runs as uid 65532
+        # with no passwd entry, where getpass.getuser() raises. (kopf's Identity is a NewType
+        # of str that it does not export.)
+        identity=cast(Any, _own_identity()),
     )
     return 0
 

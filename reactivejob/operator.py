@@ -71,13 +71,14 @@ def build_registry(runtime: Runtime, *, webhook: bool = False) -> kopf.OperatorR
             insecure=not connection.verify,
             certificate_path=connection.cert_file,
             private_key_path=connection.key_file,
-            token=connection.token,
-            scheme="Bearer" if connection.token else None,
+            # Read now, not at start: kopf calls this again after a 401, and a Pod's token
+            # rotates. (kopf itself makes no API calls here: no resource handlers, no peering.)
+            token=(token := connection.bearer_token()),
+            scheme="Bearer" if token else None,
         )
 
     @kopf.on.startup(registry=registry)
-    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure(settings, runtime.options.webhook)
+    async def startup(**_: Any) -> None:
         await runtime.start()
 
     @kopf.on.cleanup(registry=registry)

@@ -10,11 +10,13 @@ from ._connection import Connection
 from ._errors import (
     AlreadyExists,
     ApiError,
+    ConfigError,
     Conflict,
     Expired,
     Forbidden,
     Invalid,
     NotFound,
+    Unauthorized,
     error_from_status,
 )
 from .wire import EventType, Patch, PatchType, WatchEvent
@@ -22,6 +24,7 @@ from .wire import EventType, Patch, PatchType, WatchEvent
 __all__ = [
     "AlreadyExists",
     "ApiError",
+    "ConfigError",
     "Conflict",
     "Connection",
     "EventType",
@@ -31,6 +34,7 @@ __all__ = [
     "NotFound",
     "Patch",
     "PatchType",
+    "Unauthorized",
     "WatchEvent",
     "error_from_status",
 ]

@@ -36,11 +36,16 @@ class Expired(ApiError):
     """410 Gone: the resourceVersion is too old; list again and watch from the new version."""
 
 
+class Unauthorized(ApiError):
+    """401: the API server does not accept the credentials (an expired or revoked token)."""
+
+
 class Forbidden(ApiError):
     """403: the identity lacks RBAC rights, or an admission webhook denied the request."""
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
+    401: Unauthorized,
     403: Forbidden,
     404: NotFound,
     409: Conflict,
@@ -63,3 +68,7 @@ def error_from_status(status: int, body: Any) -> ApiError:
     if kind is Conflict and reason == "AlreadyExists":
         kind = AlreadyExists
     return kind(status, reason or kind.__name__, message, body)
+
+
+class ConfigError(Exception):
+    """No usable connection: no kubeconfig, or not in a Pod; the message says what is missing."""

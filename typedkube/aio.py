@@ -22,9 +22,31 @@ def session_for(
     """A session to ``connection``'s API server with its credentials; call in a running loop."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=connection.ssl_context(), limit=limit),
-        headers=connection.auth_headers(),
+        headers=connection.headers,
         timeout=aiohttp.ClientTimeout(total=timeout),
+        middlewares=(_bearer(connection),),
     )
+
+
+def _bearer(connection: Connection) -> aiohttp.ClientMiddlewareType:
+    """Each request carries the token as it is now; a 401 reads it again and, if it changed
+    (the kubelet rotated it, the exec plugin re-ran), tries once more, as client-go does."""
+
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        token = connection.bearer_token()
+        if token is None:
+            return await handler(request)
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = await handler(request)
+        if response.status != 401 or not connection.refresh_token():
+            return response
+        response.release()
+        request.headers["Authorization"] = f"Bearer {connection.bearer_token()}"
+        return await handler(request)
+
+    return middleware
 
 
 async def lines_of(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

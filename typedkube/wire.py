@@ -8,7 +8,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from ._errors import ApiError, error_from_status
+from ._connection import Connection
+from ._errors import ApiError, Unauthorized, error_from_status
 
 PatchType = Literal["merge", "json"]
 Patch = dict[str, Any] | list[dict[str, Any]]
@@ -71,12 +72,18 @@ def query(**params: Any) -> dict[str, str]:
     return result
 
 
-def error_for(status: int, text: str) -> ApiError:
+def error_for(status: int, text: str, connection: Connection | None = None) -> ApiError:
+    """The error for an answer; a 401 names whose credentials were refused (the server's
+    own message is only "Unauthorized"), never the token."""
     try:
         parsed: Any = json.loads(text)
     except ValueError:
         parsed = text
-    return error_from_status(status, parsed)
+    error = error_from_status(status, parsed)
+    if isinstance(error, Unauthorized) and connection is not None:
+        error.message = f"the API server refused the credentials of {connection.describe()}"
+        error.args = (f"{error.status} {error.reason}: {error.message}",)
+    return error
 
 
 def watch_event(line: str | bytes) -> tuple[EventType, dict[str, Any]] | None:

@@ -17,12 +17,14 @@ from importlib.resources import files
 from typedkube import (
     AlreadyExists,
     ApiError,
+    ConfigError,
     Conflict,
     Connection,
     Expired,
     Forbidden,
     Invalid,
     NotFound,
+    Unauthorized,
     WatchEvent,
 )
 from typedkube.runs import RunFailed, RunTimeout
@@ -56,6 +58,7 @@ __all__ = [
     "AlreadyExists",
     "ApiError",
     "AsyncReactiveJobClient",
+    "ConfigError",
     "Conflict",
     "Connection",
     "Expired",
@@ -67,6 +70,7 @@ __all__ = [
     "ReactiveJob",
     "ReactiveJobClient",
     "ReactiveJobList",
+    "Unauthorized",
     "ReactiveJobCondition",
     "ReactiveJobRun",
     "ReactiveJobSpec",

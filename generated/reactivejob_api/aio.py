@@ -118,7 +118,7 @@ class AsyncResourceClient(Generic[T, L]):
         ) as response:
             text = await response.text()
             if response.status >= 400:
-                raise error_for(response.status, text)
+                raise error_for(response.status, text, self.connection)
             return json.loads(text)
 
     async def get(self, name: str, namespace: str) -> T:
@@ -216,7 +216,7 @@ class AsyncResourceClient(Generic[T, L]):
         url = self.connection.server + self._path(namespace)
         async with self._http.get(url, params=params, timeout=UNBOUNDED) as response:
             if response.status >= 400:
-                raise error_for(response.status, await response.text())
+                raise error_for(response.status, await response.text(), self.connection)
             async for line in lines_of(response.content.iter_any()):
                 event = watch_event(line)
                 if event is not None:

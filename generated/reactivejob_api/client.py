@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from typedkube import Connection, EventType, Patch, PatchType, WatchEvent
 from typedkube.runs import RunWaits
 from typedkube.wire import CONTENT_TYPES, body_of, error_for, name_and_namespace, query, watch_event
+from typedkube.sync import client_for
 from .models import (
     ReactiveJob,
     ReactiveJobList,
@@ -58,12 +59,7 @@ class ResourceClient(Generic[T, L]):
     ) -> None:
         self.connection = connection or Connection.auto()
         self._owns_http = http is None  # a shared client is closed by whoever made it
-        self._http = http or httpx.Client(
-            base_url=self.connection.server,
-            verify=self.connection.ssl_context(),
-            headers=self.connection.auth_headers(),
-            timeout=timeout,
-        )
+        self._http = http or client_for(self.connection, timeout)
 
     def close(self) -> None:
         if self._owns_http:
@@ -108,7 +104,7 @@ class ResourceClient(Generic[T, L]):
             method, path, params=params, json=body, content=content, headers=headers
         )
         if response.status_code >= 400:
-            raise error_for(response.status_code, response.text)
+            raise error_for(response.status_code, response.text, self.connection)
         return response.json()
 
     def get(self, name: str, namespace: str) -> T:
@@ -207,7 +203,7 @@ class ResourceClient(Generic[T, L]):
             "GET", self._path(namespace), params=params, timeout=None
         ) as response:
             if response.status_code >= 400:
-                raise error_for(response.status_code, response.read().decode())
+                raise error_for(response.status_code, response.read().decode(), self.connection)
             for line in response.iter_lines():
                 event = watch_event(line)
                 if event is not None:
