@@ -7,14 +7,19 @@ validating webhook, and turns SIGTERM into a clean stop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from typing import Any
 
+import aiohttp
 import kopf
 
 from reactivejob_api import GROUP, PLURAL, VERSION, Connection
+from typedkube.aio import session_for
 
 from .admission import WEBHOOK_ID, check
+from .informer import BACKOFF_CAP, BACKOFF_START
 from .runtime import Runtime, WebhookOptions
 from .webhook_server import ReloadingWebhookServer
 
@@ -58,13 +63,35 @@ def configure(settings: kopf.OperatorSettings, webhook: WebhookOptions | None = 
         settings.admission.managed = None
 
 
+async def until_accepted(connection: Connection) -> None:
+    """Return once the API server accepts our credentials (answers anything but 401).
+
+    kopf reads the API's discovery documents at start; refused there, it asks the login
+    handler again, and given the same credentials it ends the process. A Pod with a revoked or
+    not yet valid token must instead stay up, unready, and retry with backoff, as during an
+    outage: our caches say whose credentials were refused, while kopf waits here.
+    """
+    backoff = BACKOFF_START
+    async with session_for(connection, timeout=10) as http:
+        while True:
+            try:
+                async with http.get(connection.server + "/api") as response:
+                    if response.status != 401:
+                        return
+            except (aiohttp.ClientError, OSError) as error:
+                log.debug("waiting for the API server before handing kopf credentials: %s", error)
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, BACKOFF_CAP)
+
+
 def build_registry(runtime: Runtime, *, webhook: bool = False) -> kopf.OperatorRegistry:
     """Handlers reach the runtime through this closure, typed, not through kopf's ``memo``."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
+    async def login(**_: Any) -> kopf.ConnectionInfo:
         connection: Connection = runtime.options.connection
+        await until_accepted(connection)
         return kopf.ConnectionInfo(
             server=connection.server,
             ca_path=connection.ca_file,

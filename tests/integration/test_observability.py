@@ -25,12 +25,10 @@ from testbed import binaries
 from testbed.harness.kubelet import COMPLETE, FAILED, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from testbed.versions import GoTool
-from tests.integration import test_chart
+from tests.integration.chart_install import CHART
 from tests.integration.kube_helpers import Cluster, eventually
-from tests.integration.test_chart import CHART, render
+from tests.integration.test_chart import render
 from tests.samples import reactive_job, simple_template
-
-helm = test_chart.helm  # the chart tests' fixture, shared under its own name
 
 PROMETHEUS = "github.com/prometheus/prometheus"
 PROMTOOL_MODULE = Path(__file__).resolve().parents[1] / "promtool"

@@ -7,9 +7,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from testbed.errors import ControlPlaneError
+from testbed.harness.pod_sandbox import PodSandbox
 from testbed.processes import ManagedProcess, free_port
 
 # Names the fault point for testbed.harness.paused_operator (kept here: importing that module
@@ -18,16 +20,23 @@ PAUSE_ENV = "REACTIVEJOB_TEST_PAUSE_AT"
 
 
 class OperatorProcess:
-    """``python -m reactivejob run`` against a kubeconfig, with a liveness port of its own."""
+    """``python -m reactivejob run`` against a kubeconfig, with a liveness port of its own;
+    or, given a ``PodSandbox`` instead, as a Pod runs it: no kubeconfig, its ServiceAccount
+    at the in-cluster path, a numeric user."""
 
     def __init__(
         self,
-        kubeconfig: Path,
+        kubeconfig: Path | None,
         namespaces: Sequence[str],
         log_path: Path,
         extra_args: Sequence[str] = (),
+        *,
+        sandbox: PodSandbox | None = None,
     ) -> None:
+        if (kubeconfig is None) == (sandbox is None):
+            raise ValueError("give a kubeconfig or a Pod sandbox, not both or neither")
         self.kubeconfig = kubeconfig
+        self.sandbox = sandbox
         self.namespaces = list(namespaces)
         self.log_path = log_path
         self.extra_args = list(extra_args)
@@ -42,9 +51,9 @@ class OperatorProcess:
         self.port, self.metrics_port = free_port(), free_port()
         scope = [f"--namespace={ns}" for ns in self.namespaces] or ["--all-namespaces"]
         module = "testbed.harness.paused_operator" if self.pause_at else "reactivejob"
+        login = [f"--kubeconfig={self.kubeconfig}"] if self.kubeconfig else []
         argv = [
-            sys.executable, "-m", module, "run",
-            f"--kubeconfig={self.kubeconfig}", *scope,
+            sys.executable, "-m", module, "run", *login, *scope,
             f"--health-probe-bind-address=127.0.0.1:{self.port}",
             f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
             "--log-level=DEBUG", *self.extra_args,
@@ -52,6 +61,11 @@ class OperatorProcess:
         self.starts += 1
         log_path = self.log_path.with_name(f"{self.log_path.stem}-{self.starts}.log")
         env = {PAUSE_ENV: self.pause_at} if self.pause_at else None
+        if self.sandbox is not None:
+            # The sandbox passes only a Pod's environment on; the pause point goes with it.
+            extra = tuple(env.items()) if env else ()
+            sandbox = replace(self.sandbox, extra_env=self.sandbox.extra_env + extra)
+            argv = sandbox.wrap(argv)
         self.process = ManagedProcess("reactivejob-operator", argv, log_path, env)
         self._wait_for("/readyz" if wait_ready else "/healthz", timeout)
         return self
