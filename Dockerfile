@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # Image of the Python reactivejob-operator.
-#   docker build -t ghcr.io/sap/reactivejob-operator-python:0.1.0 .
+#   docker build -t registry.example.com/reactivejob-operator:0.1.0 .   (then push it; the
+#   chart's image.repository has no default until an image is published)
 # The Helm chart (chart/reactivejob-operator) runs it as
 #   reactivejob-operator run --all-namespaces|--namespace NS ... (see templates/deployment.yaml)
 #

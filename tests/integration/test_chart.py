@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +16,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from testbed import ControlPlane, api_client, binaries
+from testbed import ControlPlane, api_client
 from testbed.harness.kubelet import COMPLETE, FAILED, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from testbed.manifests import install_crds
 from testbed.versions import kubernetes_version
+from tests.integration.chart_install import CHART, IMAGE, Installed, kubeconfig_as, run_helm
 from tests.integration.kube_helpers import Cluster, as_json, conditions, eventually, manifest
 from tests.integration.rbac_contract import (
     AUTHENTICATED_BASELINE,
@@ -37,33 +36,10 @@ from tests.integration.rbac_contract import (
 )
 from tests.samples import reactive_job, simple_template
 
-CHART = Path(__file__).resolve().parents[2] / "chart" / "reactivejob-operator"
 CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
 # An empty glob (a moved folder, a renamed extension) would quietly turn every test
 # parametrised on it into an "empty parameter set" skip: refuse to collect instead.
 assert CI_VALUES, f"no ci/ values files in {CHART / 'ci'}: the parametrised tests would vanish"
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    return binaries.helm()
-
-
-def run_helm(helm: Path, *args: str, kubeconfig: Path | None = None) -> str:
-    home = Path(tempfile.gettempdir()) / "reactivejob-helm"
-    env = {
-        **os.environ,
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-    if kubeconfig:
-        env["KUBECONFIG"] = str(kubeconfig)
-    result = subprocess.run(
-        [str(helm), *args], capture_output=True, text=True, env=env, check=False
-    )
-    assert result.returncode == 0, f"helm {' '.join(args)}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 def render(helm: Path, values: Path | None, namespace: str, *sets: str) -> list[dict[str, Any]]:
@@ -75,6 +51,7 @@ def render(helm: Path, values: Path | None, namespace: str, *sets: str) -> list[
         namespace,
         "--kube-version",
         kubernetes_version(),
+        *IMAGE,
     ]
     if values:
         args += ["-f", str(values)]
@@ -84,14 +61,26 @@ def render(helm: Path, values: Path | None, namespace: str, *sets: str) -> list[
 
 
 def test_lint_is_clean(helm: Path) -> None:
-    out = run_helm(helm, "lint", "--strict", str(CHART))
+    out = run_helm(helm, "lint", "--strict", str(CHART), *IMAGE)
     assert "0 chart(s) failed" in out
+
+
+def test_no_image_stops_the_install_and_says_how_to_build_one(helm: Path) -> None:
+    """No image is published: a default install must not end in ImagePullBackOff."""
+    result = subprocess.run(
+        [str(helm), "template", "x", str(CHART)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "image.repository is not set: no image of reactivejob-operator is published yet" in (
+        result.stderr
+    ), result.stderr
+    assert "--set image.repository=REGISTRY/reactivejob-operator" in result.stderr
 
 
 @pytest.mark.parametrize("bad", ["replicaCount=two", "image.pullPolicy=Sometimes", "noSuchValue=1"])
 def test_bad_values_fail_with_a_clear_message(helm: Path, bad: str) -> None:
     result = subprocess.run(
-        [str(helm), "template", "x", str(CHART), "--set", bad],
+        [str(helm), "template", "x", str(CHART), *IMAGE, "--set", bad],
         capture_output=True,
         text=True,
         check=False,
@@ -248,80 +237,6 @@ def _apply(kube: client.ApiClient, document: dict[str, Any], *, dry_run: bool = 
     )
 
 
-# --- installed: the operator as the chart's ServiceAccount ---------------------------------
-
-
-class Installed:
-    def __init__(
-        self,
-        control_plane: ControlPlane,
-        kube: client.ApiClient,
-        namespace: str,
-        manifest: list[dict[str, Any]],
-    ):
-        self.namespace = namespace
-        account = next(d for d in manifest if d["kind"] == "ServiceAccount")["metadata"]["name"]
-        self.kubeconfig = _kubeconfig_as(control_plane, kube, namespace, account, "operator")
-        self.account = account
-
-
-def _kubeconfig_as(
-    control_plane: ControlPlane, kube: client.ApiClient, namespace: str, account: str, name: str
-) -> Path:
-    granted = client.CoreV1Api(kube).create_namespaced_service_account_token(
-        account,
-        namespace,
-        client.AuthenticationV1TokenRequest(spec={"expirationSeconds": 3600}),
-    )
-    assert granted.status is not None
-    assert granted.status.token is not None
-    return control_plane.kubeconfig_for_token(granted.status.token, f"{namespace}-{name}")
-
-
-@pytest.fixture
-def install(
-    helm: Path, control_plane: ControlPlane, kube: client.ApiClient, crds: list[str], namespace: str
-) -> Iterator[Callable[..., Installed]]:
-    """helm install into the real control plane. No kubelet runs the Pod: the operator runs
-    here instead, authenticated as the chart's ServiceAccount. The webhook is off because its
-    Service has no Pod behind it (admission has its own tests)."""
-    releases: list[str] = []
-
-    def installer(*sets: str) -> Installed:
-        # Short and unique: cluster-scoped objects (ClusterRoles) are named after the release.
-        release = f"r{len(releases)}-{hashlib.sha256(namespace.encode()).hexdigest()[:6]}"
-        args = [
-            "install",
-            release,
-            str(CHART),
-            "--namespace",
-            namespace,
-            "--set",
-            "webhook.enabled=false",
-        ]
-        for setting in sets:
-            args += ["--set", setting]
-        run_helm(helm, *args, kubeconfig=control_plane.kubeconfig)
-        releases.append(release)
-        manifest = run_helm(
-            helm, "get", "manifest", release, "-n", namespace, kubeconfig=control_plane.kubeconfig
-        )
-        return Installed(
-            control_plane, kube, namespace, [d for d in yaml.safe_load_all(manifest) if d]
-        )
-
-    yield installer
-    for release in releases:
-        run_helm(
-            helm,
-            "uninstall",
-            release,
-            "--namespace",
-            namespace,
-            kubeconfig=control_plane.kubeconfig,
-        )
-
-
 def _scenarios(cluster: Cluster) -> None:
     cluster.create(reactive_job("good", simple_template(**{OUTCOME_ANNOTATION: COMPLETE})))
     cluster.create(reactive_job("bad", simple_template(**{OUTCOME_ANNOTATION: FAILED})))
@@ -445,7 +360,7 @@ def test_chart_identity_is_denied_what_it_does_not_need(
     client.CoreV1Api(kube).create_namespaced_service_account(
         namespace, client.V1ServiceAccount(metadata={"name": "nobody"})
     )
-    unbound = _kubeconfig_as(control_plane, kube, namespace, "nobody", "nobody")
+    unbound = kubeconfig_as(control_plane, kube, namespace, "nobody", "nobody")
     with _client_for(unbound) as api:
         baseline = _rights_in(api, namespace)
         assert baseline == AUTHENTICATED_BASELINE, baseline.difference(AUTHENTICATED_BASELINE)
@@ -564,7 +479,7 @@ def _rights_in(api: client.ApiClient, namespace: str) -> Rights:
 
 def test_long_release_names_keep_every_name_within_63(helm: Path) -> None:
     long_release = "a" * 53  # Helm's own limit for release names
-    args = ["template", long_release, str(CHART), "--kube-version", kubernetes_version()]
+    args = ["template", long_release, str(CHART), "--kube-version", kubernetes_version(), *IMAGE]
     for values in CI_VALUES:
         documents = [d for d in yaml.safe_load_all(run_helm(helm, *args, "-f", str(values))) if d]
         too_long = [d["metadata"]["name"] for d in documents if len(d["metadata"]["name"]) > 63]
@@ -578,6 +493,7 @@ def test_upgrade_keeps_the_generated_webhook_ca(
     running webhook call until the Pods restart with the new Secret."""
     release = f"ca-{hashlib.sha256(namespace.encode()).hexdigest()[:6]}"
     scoped = [
+        *IMAGE,
         "--set", f"watchNamespaces={{{namespace}}}",  # the webhook only looks at this namespace
         "--set", "webhook.failurePolicy=Ignore",  # no Pod serves it here
     ]  # fmt: skip

@@ -55,6 +55,9 @@ app.kubernetes.io/component: controller
 {{- end }}
 
 {{- define "reactivejob-operator.image" -}}
+{{- if not .Values.image.repository }}
+{{- fail "image.repository is not set: no image of reactivejob-operator is published yet. Build it from the repository's Dockerfile and push it to a registry your cluster pulls from (docker build -t REGISTRY/reactivejob-operator:0.1.0 . && docker push REGISTRY/reactivejob-operator:0.1.0), then install with --set image.repository=REGISTRY/reactivejob-operator" }}
+{{- end }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
 {{- end }}
 
