@@ -38,10 +38,10 @@ update-kube-openapi: dev
 	$(BIN)/python -m codegen
 
 # Built once and cached (~12 min on a bare 2-core machine, seconds afterwards): the control
-# plane, helm for the chart tests, controller-gen for the CRD equivalence test, promtool for
-# the alert tests.
+# plane, helm for the chart tests, kubectl for the kubectl tests, controller-gen for the CRD
+# equivalence test, promtool for the alert tests.
 binaries: dev
-	$(BIN)/reactivejob-controlplane build --with-helm
+	$(BIN)/reactivejob-controlplane build --with helm --with kubectl
 	tests/crd_reference/generate.sh "$$(mktemp -d)" > /dev/null
 	$(BIN)/python -m tests.integration.test_observability > /dev/null
 
@@ -66,7 +66,9 @@ lint: dev
 types: dev
 	$(BIN)/mypy
 
-demo: dev binaries
+# Only what the demo runs: etcd, kube-apiserver and kube-controller-manager.
+demo: dev
+	$(BIN)/reactivejob-controlplane build
 	$(BIN)/reactivejob-demo
 
 bench: dev binaries

@@ -8,10 +8,10 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from .binaries import ensure_built
+from .binaries import ensure_all_built
 from .cluster import ControlPlane
 from .errors import ControlPlaneError
-from .versions import ETCD, HELM, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER
+from .versions import ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, TEST_TOOLS
 
 
 def exit_on_sigterm() -> None:
@@ -29,15 +29,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = sub.add_parser("run", help="start etcd, kube-apiserver and kube-controller-manager")
     run.add_argument("--port", type=int, help="kube-apiserver port (default: a free one)")
     build = sub.add_parser("build", help="build (or find cached) binaries and print their paths")
-    build.add_argument("--with-helm", action="store_true", help="also build helm")
+    build.add_argument(
+        "--with",
+        dest="extra",
+        action="append",
+        default=[],
+        choices=sorted(TEST_TOOLS),
+        help="also build this tool the tests drive (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             tools = [ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER]
-            if args.with_helm:
-                tools.append(HELM)
-            for tool in tools:
-                print(ensure_built(tool))
+            tools += [TEST_TOOLS[name] for name in args.extra]
+            for path in ensure_all_built(tools):
+                print(path)
             return 0
         exit_on_sigterm()
         with ControlPlane(api_port=args.port) as control_plane:

@@ -51,8 +51,13 @@ KUBE_CONTROLLER_MANAGER = GoTool(
     "kube",
     "k8s.io/kubernetes",
 )
+# kubectl for the tests that drive it as users do (kubectl wait, the plugin): the same release.
+KUBECTL = GoTool("kubectl", "k8s.io/kubernetes/cmd/kubectl", "kube", "k8s.io/kubernetes")
 ETCD = GoTool("etcd", "go.etcd.io/etcd/server/v3", "etcd", "go.etcd.io/etcd/server/v3")
 HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", "helm", "helm.sh/helm/v4")
+
+# What the tests drive besides the control plane; the demo needs none of them.
+TEST_TOOLS = {tool.binary: tool for tool in (HELM, KUBECTL)}
 
 
 def kubernetes_version() -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed import ControlPlane
+from testbed import ControlPlane, binaries
 from testbed.harness import COMPLETE, DELAY_ANNOTATION, FAILED, OUTCOME_ANNOTATION
 from tests.integration.kube_helpers import Cluster
 from tests.samples import reactive_job, simple_template
@@ -26,8 +25,7 @@ def run(
     control_plane: ControlPlane, cluster: Cluster, *args: str, module: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """As a user types it: ``kubectl reactivejob ...`` (piped, so no spinner)."""
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl is missing: apt-get install kubectl (CI installs it)"
+    kubectl = str(binaries.kubectl())  # the control plane's own release, built like it
     where = ["--kubeconfig", str(control_plane.kubeconfig), "-n", cluster.namespace]
     if module:
         command = [sys.executable, "-m", "reactivejob_api", *where, *args]

@@ -4,7 +4,6 @@ operator running."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from reactivejob_api import (
     RunFailed,
     RunTimeout,
 )
-from testbed import ControlPlane
+from testbed import ControlPlane, binaries
 from testbed.harness import COMPLETE, DELAY_ANNOTATION, FAILED, OUTCOME_ANNOTATION
 from tests.integration.kube_helpers import Cluster
 from tests.samples import reactive_job, simple_template
@@ -103,8 +102,7 @@ def test_apply_and_wait(cluster: Cluster, connection: Connection) -> None:
 def test_kubectl_knows_rj_and_waits_for_ready(
     cluster: Cluster, control_plane: ControlPlane, tmp_path: Path
 ) -> None:
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl is missing: apt-get install kubectl (CI installs it)"
+    kubectl = str(binaries.kubectl())  # the control plane's own release, built like it
     cluster.create(reactive_job("seen", job_template(delay=2)))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,25 @@ def test_versions_are_read_from_the_pinned_go_modules() -> None:
     staging = "v0." + KUBE_APISERVER.version.split(".", 1)[1]
     assert required_version(gomod, "k8s.io/kubernetes") == KUBE_APISERVER.version
     assert f"k8s.io/client-go => k8s.io/client-go {staging}" in gomod.read_text()
+
+
+def test_tools_of_one_module_come_from_one_build(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    module = tmp_path / "gomod" / "pair"
+    for name in ("first", "second"):
+        (module / "cmd" / name).mkdir(parents=True)
+        (module / "cmd" / name / "main.go").write_text(
+            f'package main\n\nimport "fmt"\n\nfunc main() {{ fmt.Print("{name}") }}\n'
+        )
+    (module / "go.mod").write_text("module example.test/pair\n\ngo 1.22\n")
+    monkeypatch.setattr("testbed.versions.GOMOD_DIR", tmp_path / "gomod")
+    monkeypatch.setenv("REACTIVEJOB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(GoTool, "version", property(lambda self: "v0.0.1"))
+    tools = [GoTool(n, f"example.test/pair/cmd/{n}", "pair", "example.test/pair")
+             for n in ("first", "second")]  # fmt: skip
+    progress = io.StringIO()
+    paths = binaries.ensure_all_built(tools, out=progress)
+    assert [subprocess.run([p], capture_output=True, text=True, check=True).stdout
+            for p in paths] == ["first", "second"]  # fmt: skip
+    assert progress.getvalue().count("building first, second v0.0.1") == 1
