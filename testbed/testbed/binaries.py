@@ -45,7 +45,7 @@ def cache_root() -> Path:
 
 
 def tool_dir(tool: GoTool) -> Path:
-    return cache_root() / "bin" / f"{tool.module_dir}-{tool.version}"
+    return cache_root() / "bin" / f"{tool.module_dir}-{tool.cache_key}"
 
 
 def _is_executable(path: Path) -> bool:

@@ -7,6 +7,7 @@ schema's Kubernetes OpenAPI version can never disagree with what is actually bui
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,18 @@ class GoTool:
     @property
     def version(self) -> str:
         return required_version(self.module_path / "go.mod", self.pinned_module)
+
+    @property
+    def cache_key(self) -> str:
+        """What the cached binary is filed under: the pinned version, and for a tool whose
+        main package is ours (package "."), a digest of its sources, so an edit rebuilds it."""
+        if self.package != ".":
+            return self.version
+        digest = hashlib.sha256()
+        for path in sorted(self.module_path.glob("*")):
+            if path.suffix == ".go" or path.name in ("go.mod", "go.sum"):
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return f"{self.version}-{digest.hexdigest()[:12]}"
 
 
 def required_version(gomod: Path, module: str) -> str:
@@ -55,9 +68,11 @@ KUBE_CONTROLLER_MANAGER = GoTool(
 KUBECTL = GoTool("kubectl", "k8s.io/kubernetes/cmd/kubectl", "kube", "k8s.io/kubernetes")
 ETCD = GoTool("etcd", "go.etcd.io/etcd/server/v3", "etcd", "go.etcd.io/etcd/server/v3")
 HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", "helm", "helm.sh/helm/v4")
+# Runs Argo CD health checks as Argo CD's VM does (gopher-lua at the version Argo CD pins).
+ARGOCD_HEALTH = GoTool("argocd-health", ".", "argocd-health", "github.com/yuin/gopher-lua")
 
 # What the tests drive besides the control plane; the demo needs none of them.
-TEST_TOOLS = {tool.binary: tool for tool in (HELM, KUBECTL)}
+TEST_TOOLS = {tool.binary: tool for tool in (HELM, KUBECTL, ARGOCD_HEALTH)}
 
 
 def kubernetes_version() -> str:

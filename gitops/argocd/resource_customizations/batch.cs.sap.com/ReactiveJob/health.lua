@@ -1,7 +1,8 @@
 -- Health of a ReactiveJob (batch.cs.sap.com/v1alpha1) from the status reactivejob-operator
 -- writes: state, plus the conditions Ready, Reconciling (a Job runs or waits), Stalled (the
--- newest Job failed, or the config cannot be read) and Suspended (spec.suspend is true).
--- It reads them in kstatus's order (Flux, helm --wait), so those tools and Argo CD agree.
+-- newest Job failed, or the config cannot be read), and spec.suspend.
+-- It reads them in kstatus's order (Flux, helm --wait), so those tools and Argo CD agree,
+-- but for spec.suspend, which kstatus has no state for.
 --
 -- Only the base and table libraries are used: a script in argocd-cm runs without string and
 -- math unless resource.customizations.useOpenLibs.batch.cs.sap.com_ReactiveJob is "true".
@@ -83,25 +84,30 @@ end
 local ready = condition("Ready")
 local reconciling = condition("Reconciling")
 local stalled = condition("Stalled")
-local suspended = condition("Suspended")
+
+-- spec.suspend reads Suspended whatever the last run did, as Argo CD's own CronJob check
+-- reads it; the message says whether a change is held and how the last run ended.
+if obj.spec ~= nil and obj.spec.suspend == true then
+  hs.status = "Suspended"
+  if status.state == "Suspended" then
+    hs.message = describe(ready)
+  elseif isTrue(stalled) then
+    hs.message = "No change held; last run: " .. withJob(describe(stalled))
+  else
+    hs.message = "No change held; last run: " .. withJob(describe(ready))
+  end
+  return hs
+end
 
 if isTrue(stalled) then
   hs.status = "Degraded"
   hs.message = withJob(describe(stalled))
-elseif status.state == "Suspended" then
-  -- A change is held by spec.suspend: nothing runs until it is resumed.
-  hs.status = "Suspended"
-  hs.message = describe(ready)
 elseif isTrue(reconciling) then
   hs.status = "Progressing"
   hs.message = describe(reconciling)
 elseif isTrue(ready) then
-  -- Suspended with nothing held: the last Job succeeded and nothing is waiting to run.
   hs.status = "Healthy"
   hs.message = withJob(describe(ready))
-  if isTrue(suspended) then
-    hs.message = hs.message .. "; suspended: " .. (suspended.message or "spec.suspend is true")
-  end
 else
   hs.status = "Progressing"
   hs.message = describe(ready)
