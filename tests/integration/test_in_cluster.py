@@ -8,6 +8,7 @@ and a token the API server refuses must leave it running, unready, and saying wh
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import urllib.error
@@ -19,6 +20,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from reactivejob_api import Connection, Unauthorized
+from reactivejob_api.aio import AsyncJobClient
+from reactivejob_api.client import JobClient
 from testbed import ControlPlane
 from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
@@ -202,3 +206,81 @@ def test_a_refused_token_keeps_it_running_unready_and_says_whose(
         assert bogus not in operator.logs()
     finally:
         operator.stop()
+
+
+class Rotating:
+    """A token source whose next token is only read when a 401 asks for it."""
+
+    origin = "the test's rotating token"
+
+    def __init__(self, *tokens: str) -> None:
+        self.tokens = list(tokens)
+        self.refreshes = 0
+
+    def token(self) -> str | None:
+        return self.tokens[0]
+
+    def refresh(self) -> bool:
+        self.refreshes += 1
+        if len(self.tokens) == 1:
+            return False
+        self.tokens.pop(0)
+        return True
+
+
+def test_a_401_reads_the_token_again_and_retries_once(
+    kube: client.ApiClient, control_plane: ControlPlane, namespace: str
+) -> None:
+    """The path a stat cannot see (a token rewritten in place): the request that gets 401 is
+    sent again, once, with the token read afresh, by the sync and the async client alike."""
+    core, rbac = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube)
+    rule = client.V1PolicyRule(api_groups=["batch"], resources=["jobs"], verbs=["list"])
+    rbac.create_namespaced_role(
+        namespace, client.V1Role(metadata=client.V1ObjectMeta(name="lister"), rules=[rule])
+    )
+    tokens = {}
+    for name in ("old", "new"):
+        core.create_namespaced_service_account(
+            namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+        )
+        rbac.create_namespaced_role_binding(
+            namespace,
+            client.V1RoleBinding(
+                metadata=client.V1ObjectMeta(name=name),
+                role_ref=client.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io", kind="Role", name="lister"
+                ),
+                subjects=[
+                    client.RbacV1Subject(kind="ServiceAccount", name=name, namespace=namespace)
+                ],
+            ),
+        )
+        tokens[name] = token_for(kube, namespace, name)
+    core.delete_namespaced_service_account("old", namespace)
+    eventually(lambda: refused(control_plane, tokens["old"]), what="the old token refused")
+
+    def connection(source: Rotating) -> Connection:
+        return Connection(control_plane.server, str(control_plane.ca_cert), credentials=source)
+
+    sync_source = Rotating(tokens["old"], tokens["new"])
+    with JobClient(connection(sync_source)) as jobs:
+        assert jobs.list(namespace).items == []
+    assert sync_source.refreshes == 1
+
+    async def listed(source: Rotating) -> int:
+        async with AsyncJobClient(connection(source)) as jobs:
+            return len((await jobs.list(namespace)).items)
+
+    async_source = Rotating(tokens["old"], tokens["new"])
+    assert asyncio.run(listed(async_source)) == 0
+    assert async_source.refreshes == 1
+
+    # Nothing new to read: the 401 stands, and says whose token it was.
+    stale = Rotating(tokens["old"])
+    with JobClient(connection(stale)) as jobs, pytest.raises(Unauthorized) as refusal:
+        jobs.list(namespace)
+    assert stale.refreshes == 1
+    assert str(refusal.value) == (
+        "401 Unauthorized: the API server refused the credentials of "
+        f"system:serviceaccount:{namespace}:old, the test's rotating token"
+    )
