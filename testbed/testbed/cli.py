@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from .binaries import ensure_all_built
 from .cluster import ControlPlane
@@ -28,6 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start etcd, kube-apiserver and kube-controller-manager")
     run.add_argument("--port", type=int, help="kube-apiserver port (default: a free one)")
+    run.add_argument(
+        "--node",
+        action="store_true",
+        help="also a real node (containerd, kubelet, scheduler, proxy; root, one per machine)",
+    )
+    load = sub.add_parser("load-image", help="import an OCI archive into the running node")
+    load.add_argument("archive", type=Path)
+    sub.add_parser("down", help="put the host back after a node that was killed")
     build = sub.add_parser("build", help="build (or find cached) binaries and print their paths")
     build.add_argument(
         "--with",
@@ -45,7 +54,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in ensure_all_built(tools):
                 print(path)
             return 0
+        # The node's module only when a node is asked for: the control plane needs none of it.
+        from .node.node import (  # noqa: PLC0415
+            RealCluster,
+            load_image,
+            restore_left_behind,
+            running_node_socket,
+        )
+
+        if args.command == "load-image":
+            load_image(running_node_socket(), args.archive)
+            return 0
+        if args.command == "down":
+            print("restored" if restore_left_behind() else "no node was left behind")
+            return 0
         exit_on_sigterm()
+        if args.node:
+            with RealCluster() as cluster:
+                print(
+                    f"node ready in {cluster.timings['up']:.1f}s at {cluster.control_plane.server}"
+                )
+                print(f"export KUBECONFIG={cluster.control_plane.kubeconfig}")
+                print(
+                    "Ctrl-C deletes every Pod, stops the node and puts the host back.", flush=True
+                )
+                threading.Event().wait()
         with ControlPlane(api_port=args.port) as control_plane:
             seconds = control_plane.startup_seconds
             print(f"control plane ready in {seconds:.1f}s at {control_plane.server}")

@@ -30,9 +30,23 @@ import yaml
 from . import binaries as binaries_module
 from .certs import CertificateAuthority, KeyPair, service_account_keys
 from .errors import ControlPlaneError
+from .node.network import NodeNetwork
 from .processes import ManagedProcess, free_port, require_free_port
 
 DEFAULT_CONTROLLERS = ("garbage-collector-controller", "ttl-after-finished-controller")
+# With a real node: what Pods, Services and Jobs need (the real job controller among them).
+NODE_CONTROLLERS = (
+    *DEFAULT_CONTROLLERS,
+    "job-controller",
+    "serviceaccount-controller",
+    "root-ca-certificate-publisher-controller",
+    "node-lifecycle-controller",  # else the node's not-ready taint is never lifted
+    "deployment-controller",
+    "replicaset-controller",
+    "endpointslice-controller",
+    "namespace-controller",
+    "pod-garbage-collector-controller",
+)
 ADMIN_USER = "reactivejob-admin"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 _RUN_DIR_PATTERN = re.compile(r"^run-(\d+)-")
@@ -79,10 +93,17 @@ class ControlPlane:
         startup_timeout: float = 60.0,
         out: TextIO | None = None,
         audit_policy: Mapping[str, Any] | None = None,
+        network: NodeNetwork | None = None,
     ) -> None:
         """``audit_policy`` (an ``audit.k8s.io/v1`` Policy) turns on the API server's audit log,
-        read back with ``audit_events()``: what the server itself saw each identity do."""
+        read back with ``audit_events()``: what the server itself saw each identity do.
+
+        ``network``: serve a real node (``testbed.node``): the API server listens on the node
+        address (already up) and serves the ``kubernetes`` Service, whose address Pods use."""
         self._requested_api_port = api_port
+        self.network = network
+        if network is not None and controllers is DEFAULT_CONTROLLERS:
+            controllers = NODE_CONTROLLERS
         self.controllers = tuple(controllers)
         self._binaries = binaries
         self.startup_timeout = startup_timeout
@@ -170,8 +191,13 @@ class ControlPlane:
             return parsed
 
     @property
+    def host(self) -> str:
+        """Where the API server listens: loopback, or the node address when it serves one."""
+        return self.network.node_ip if self.network else "127.0.0.1"
+
+    @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.api_port}"
+        return f"https://{self.host}:{self.api_port}"
 
     @property
     def kubeconfig(self) -> Path:
@@ -247,8 +273,11 @@ class ControlPlane:
         self._serving = self._ca.issue(
             "apiserver",
             "kube-apiserver",
-            hosts=("127.0.0.1", "localhost", "kubernetes", "kubernetes.default.svc"),
-        )
+            hosts=(
+                "127.0.0.1", "localhost", "kubernetes", "kubernetes.default.svc",
+                *((self.network.node_ip, self.network.service_ip) if self.network else ()),
+            ),
+        )  # fmt: skip
         self._admin = self._ca.issue(
             "admin", ADMIN_USER, organizations=("system:masters",), client=True
         )
@@ -291,8 +320,8 @@ class ControlPlane:
             [
                 str(binaries.kube_apiserver),
                 f"--etcd-servers={self.etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.host}",
+                f"--advertise-address={self.host}",
                 f"--secure-port={self.api_port}",
                 f"--tls-cert-file={pki.cert}",
                 f"--tls-private-key-file={pki.key}",
@@ -301,16 +330,32 @@ class ControlPlane:
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
                 f"--service-account-key-file={self._service_account.cert}",
                 f"--service-account-signing-key-file={self._service_account.key}",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-cluster-ip-range={self._service_cidr}",
                 "--allow-privileged=true",
-                # With one loopback apiserver the endpoint reconciler logs an error every 10 s.
-                "--endpoint-reconciler-type=none",
+                *self._endpoint_flags(),
                 f"--cert-dir={self._dir / 'apiserver-certs'}",
                 *self._audit_flags(),
                 "--v=1",
             ],
         )
         self._wait_ready(process, f"{self.server}/readyz", tls=True)
+
+    @property
+    def _service_cidr(self) -> str:
+        return self.network.service_cidr if self.network else "10.0.0.0/24"
+
+    def _endpoint_flags(self) -> list[str]:
+        # With a node, Pods reach the API server through the kubernetes Service, whose
+        # endpoint the reconciler keeps. Without, on loopback, it logs an error every 10 s.
+        if self.network is None:
+            return ["--endpoint-reconciler-type=none"]
+        # Pods' tokens are not silently extended to a year: as in a strict cluster, only the
+        # kubelet's rotation keeps a long-running Pod authenticated.
+        # The node's name resolves nowhere: reach its kubelet (logs, exec) by its address.
+        return [
+            "--service-account-extend-token-expiration=false",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
 
     def _audit_flags(self) -> list[str]:
         if self.audit_policy is None:
@@ -335,6 +380,8 @@ class ControlPlane:
                 f"--controllers={','.join(self.controllers)}",
                 "--leader-elect=false",
                 "--secure-port=0",
+                # The root CA for every namespace's kube-root-ca.crt (Pods' projected CA).
+                f"--root-ca-file={self._ca.pair.cert}",
                 "--v=1",
             ],
         )

@@ -71,6 +71,22 @@ HELM = GoTool("helm", "helm.sh/helm/v4/cmd/helm", "helm", "helm.sh/helm/v4")
 # Runs Argo CD health checks as Argo CD's VM does (gopher-lua at the version Argo CD pins).
 ARGOCD_HEALTH = GoTool("argocd-health", ".", "argocd-health", "github.com/yuin/gopher-lua")
 
+# The real node: its kubelet, scheduler and proxy from the control plane's own module, and the
+# CNI plugins of its pod network.
+KUBELET = GoTool("kubelet", "k8s.io/kubernetes/cmd/kubelet", "kube", "k8s.io/kubernetes")
+KUBE_SCHEDULER = GoTool(
+    "kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler", "kube", "k8s.io/kubernetes"
+)
+KUBE_PROXY = GoTool("kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy", "kube", "k8s.io/kubernetes")
+_CNI = "github.com/containernetworking/plugins"
+CNI_PLUGINS = tuple(
+    GoTool(name, f"{_CNI}/plugins/{kind}/{name}", "cni", _CNI)
+    for kind, name in (
+        ("main", "bridge"), ("ipam", "host-local"), ("main", "loopback"), ("meta", "portmap")
+    )
+)  # fmt: skip
+NODE_TOOLS = (KUBELET, KUBE_SCHEDULER, KUBE_PROXY, *CNI_PLUGINS)
+
 # What the tests drive besides the control plane; the demo needs none of them.
 TEST_TOOLS = {tool.binary: tool for tool in (HELM, KUBECTL, ARGOCD_HEALTH)}
 

@@ -1,0 +1,110 @@
+"""The e2e tier: one real node (containerd, kubelet, real Pods) for the tier, torn down before
+the other tiers run; the project's own image; the chart installed as users install it.
+
+Nothing here skips. If the node cannot start (no root, no apt, a kernel without bridges), every
+test errors with the reason. The host is put back when the session ends, Pods first.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from testbed import binaries
+from testbed.node import images
+from testbed.node.node import RealCluster
+from tests.integration.chart_install import CHART, run_helm
+from tests.integration.kube_helpers import Cluster
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASE = "reactivejob-operator"
+OPERATOR_NAMESPACE = "reactivejob-system"
+# Seconds each stage took, printed at the end of the session (the figures notes quote).
+TIMINGS: dict[str, float] = {}
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="package")
+def operator_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The operator's image, built once for the tier (the image tests read it too)."""
+    started = time.monotonic()
+    archive = images.operator_image(tmp_path_factory.mktemp("operator") / "image.tar", repo=REPO)
+    TIMINGS["operator image"] = time.monotonic() - started
+    return archive
+
+
+@pytest.fixture(scope="package")
+def node(operator_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
+    with RealCluster(out=sys.stderr) as cluster:
+        cluster.load_image(operator_archive)
+        cluster.load_image(images.busybox_image(tmp_path_factory.mktemp("busybox") / "image.tar"))
+        yield cluster
+        TIMINGS.update(cluster.timings)
+
+
+@pytest.fixture(scope="package")
+def kube(node: RealCluster) -> client.ApiClient:
+    return node.kube
+
+
+@pytest.fixture(scope="package")
+def operator(node: RealCluster, kube: client.ApiClient) -> dict[str, Any]:
+    """The chart installed once, as a user installs it, with two replicas electing a leader,
+    the webhook on, and Pod Security "restricted" enforced on its namespace."""
+    core = client.CoreV1Api(kube)
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(
+                name=OPERATOR_NAMESPACE,
+                labels={"pod-security.kubernetes.io/enforce": "restricted"},
+            )
+        )
+    )
+    helm = binaries.helm()
+    kubeconfig = node.control_plane.kubeconfig
+    started = time.monotonic()
+    run_helm(
+        helm, "install", RELEASE, str(CHART), "--namespace", OPERATOR_NAMESPACE,
+        "--set", f"image.repository={images.OPERATOR_REPOSITORY}",
+        "--set", "image.pullPolicy=Never",
+        "--set", "replicaCount=2",
+        # The shortest token the API allows: the tier outlives it, so rotation must work.
+        "--set", "serviceAccountToken.expirationSeconds=600",
+        "--wait", "--timeout", "180s",
+        kubeconfig=kubeconfig,
+    )  # fmt: skip
+    TIMINGS["helm install to Available"] = time.monotonic() - started
+    return {"helm": helm, "kubeconfig": kubeconfig, "installed_at": time.time()}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TIMINGS:
+        figures = ", ".join(f"{k} {v:.1f}s" for k, v in TIMINGS.items())
+        terminalreporter.write_line(f"real node: {figures}")
+
+
+@pytest.fixture
+def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> str:
+    name: str = request.node.name.replace("_", "-").lower()[:50].strip("-")
+    client.CoreV1Api(kube).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
+    )
+    return name
+
+
+@pytest.fixture
+def cluster(kube: client.ApiClient, namespace: str) -> Cluster:
+    return Cluster(kube, namespace)

@@ -1,0 +1,204 @@
+"""The operator as users run it: its image, `helm install`, a Pod with its ServiceAccount on a
+real kubelet, and Jobs whose Pods the real job controller and kubelet run.
+
+What only a node shows: the image starts as uid 65532 on a read-only root file system under
+Pod Security "restricted"; probes answered to a kubelet; the webhook called by the API server
+through its Service; the Job controller's own conditions and reasons; Replace killing a real
+running Pod; a leader's Pod deleted; the kubelet's token rotation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from reactivejob_api import GROUP, PLURAL, VERSION
+from testbed.node import images
+from testbed.node.node import RealCluster
+from tests.e2e.conftest import OPERATOR_NAMESPACE, RELEASE, TIMINGS
+from tests.integration.kube_helpers import Cluster, as_json, conditions, eventually
+from tests.samples import reactive_job
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+LEASE = "reactivejob-operator.batch.cs.sap.com"
+
+
+def busybox(script: str, **spec: Any) -> dict[str, Any]:
+    """A Job template whose one container runs ``script`` in busybox's sh."""
+    return {
+        "spec": {
+            "backoffLimit": 0,
+            **spec,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        {
+                            "name": "run",
+                            "image": images.BUSYBOX_IMAGE,
+                            "imagePullPolicy": "Never",
+                            "command": ["sh", "-c", script],
+                        }
+                    ],
+                }
+            },
+        }
+    }
+
+
+def pods_of(cluster: Cluster, job: str) -> list[dict[str, Any]]:
+    listed = cluster.core.list_namespaced_pod(cluster.namespace, label_selector=f"job-name={job}")
+    pods: list[dict[str, Any]] = as_json(listed, cluster.api)["items"]
+    return pods
+
+
+def when(stamp: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_the_chart_runs_restricted_and_ready_through_the_kubelet(kube: client.ApiClient) -> None:
+    apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
+    deployment = apps.read_namespaced_deployment(f"{RELEASE}", OPERATOR_NAMESPACE)
+    assert deployment.status is not None and deployment.status.available_replicas == 2
+    pods = core.list_namespaced_pod(
+        OPERATOR_NAMESPACE, label_selector="app.kubernetes.io/name=reactivejob-operator"
+    ).items
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod.status is not None and pod.spec is not None
+        ready = {c.type: c.status for c in pod.status.conditions or []}
+        assert ready["Ready"] == "True"  # the kubelet's readiness probe got 200 from /readyz
+        container = pod.spec.containers[0]
+        assert container.security_context is not None
+        assert container.security_context.read_only_root_filesystem is True
+        statuses = pod.status.container_statuses or []
+        assert statuses and statuses[0].restart_count == 0
+    namespace = core.read_namespace(OPERATOR_NAMESPACE)
+    assert namespace.metadata is not None and namespace.metadata.labels is not None
+    assert namespace.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_jobs_run_real_pods_and_report_the_job_controllers_reasons(cluster: Cluster) -> None:
+    cluster.create(reactive_job("ok", busybox("echo ok")))
+    cluster.create(reactive_job("fails", busybox("exit 3")))
+    ok = cluster.wait_state("ok", "Ready", timeout=90)
+    job = ok["status"]["currentJobName"]
+    pod = pods_of(cluster, job)[0]
+    assert pod["status"]["phase"] == "Succeeded"
+    log = cluster.core.read_namespaced_pod_log(pod["metadata"]["name"], cluster.namespace)
+    assert log == "ok\n"  # read from the kubelet through the API server
+
+    failed = cluster.wait_state("fails", "Error", timeout=90)
+    stalled = conditions(failed)["Stalled"]
+    assert stalled["status"] == "True"
+    assert stalled["reason"] == "BackoffLimitExceeded"  # the job controller's own reason
+    terminated = pods_of(cluster, failed["status"]["currentJobName"])[0]["status"][
+        "containerStatuses"
+    ][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 3
+    # The job controller's conditions, in their modern order: FailureTarget, then Failed.
+    failed_job = cluster.job(failed["status"]["currentJobName"])
+    assert failed_job is not None
+    kinds = [c["type"] for c in failed_job["status"]["conditions"] if c["status"] == "True"]
+    assert kinds.index("FailureTarget") < kinds.index("Failed")
+
+    # A changed template runs a new Pod.
+    cluster.patch("ok", {"spec": {"jobTemplate": busybox("echo again")}})
+    again = cluster.wait_state("ok", "Ready", timeout=90)
+    assert again["status"]["currentJobName"] != job
+    new_pod = pods_of(cluster, again["status"]["currentJobName"])[0]
+    assert new_pod["metadata"]["uid"] != pod["metadata"]["uid"]
+
+
+def test_replace_kills_the_running_pod_before_the_new_one_starts(cluster: Cluster) -> None:
+    body = reactive_job("replace", busybox("sleep 600"))
+    body["spec"]["concurrencyPolicy"] = "Replace"
+    cluster.create(body)
+    old_job = cluster.wait_state("replace", "Processing", timeout=60)["status"]["currentJobName"]
+
+    def running() -> dict[str, Any] | None:
+        pods = pods_of(cluster, old_job)
+        return pods[0] if pods and pods[0]["status"].get("phase") == "Running" else None
+
+    old = eventually(running, 60, "the sleep Pod running")
+    old_container = old["status"]["containerStatuses"][0]["containerID"]
+    cluster.patch("replace", {"spec": {"jobTemplate": busybox("echo replaced")}})
+    done = cluster.wait_state("replace", "Ready", timeout=120)
+    new = pods_of(cluster, done["status"]["currentJobName"])[0]
+    # The old Pod is gone (foreground deletion waited for it); it was killed, not finished.
+    assert pods_of(cluster, old_job) == []
+    started = when(new["status"]["containerStatuses"][0]["state"]["terminated"]["startedAt"])
+    events = as_json(
+        cluster.core.list_namespaced_event(
+            cluster.namespace, field_selector=f"involvedObject.name={old['metadata']['name']}"
+        ),
+        cluster.api,
+    )["items"]
+    killing = [e for e in events if e["reason"] == "Killing"]
+    assert killing, [e["reason"] for e in events]
+    killed = min(when(e.get("firstTimestamp") or e["eventTime"]) for e in killing)
+    assert killed <= started, (killed, started, old_container)
+
+
+def test_the_webhook_is_called_through_its_service(cluster: Cluster) -> None:
+    bad = reactive_job("bad", busybox("true"))
+    bad["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] = "Always"
+    with pytest.raises(ApiException) as refused:
+        cluster.create(bad)
+    assert refused.value.status in (400, 422)
+    assert "admission webhook" in str(refused.value.body)
+    assert "restartPolicy" in str(refused.value.body)
+
+
+def test_deleting_the_leaders_pod_hands_over_to_the_other(
+    kube: client.ApiClient, cluster: Cluster
+) -> None:
+    coordination, core = client.CoordinationV1Api(kube), client.CoreV1Api(kube)
+    lease = coordination.read_namespaced_lease(LEASE, OPERATOR_NAMESPACE)
+    assert lease.spec is not None and lease.spec.holder_identity
+    leader = lease.spec.holder_identity.split("_")[0]  # "<pod name>_<uuid>"
+    core.delete_namespaced_pod(leader, OPERATOR_NAMESPACE)
+
+    def new_holder() -> str | None:
+        spec = coordination.read_namespaced_lease(LEASE, OPERATOR_NAMESPACE).spec
+        holder = (spec.holder_identity or "") if spec else ""
+        return holder if holder and not holder.startswith(leader + "_") else None
+
+    eventually(new_holder, 60, "another replica holding the Lease")
+    cluster.create(reactive_job("after-failover", busybox("echo ok")))
+    cluster.wait_state("after-failover", "Ready", timeout=90)
+
+
+def test_twenty_reactivejobs_run_their_pods_to_ready(cluster: Cluster) -> None:
+    started = time.monotonic()
+    names = [f"batch-{i}" for i in range(20)]
+    for name in names:
+        cluster.create(reactive_job(name, busybox("echo ok")))
+    for name in names:
+        done = cluster.wait_state(name, "Ready", timeout=180)
+        assert pods_of(cluster, done["status"]["currentJobName"])[0]["status"]["phase"] == (
+            "Succeeded"
+        )
+    TIMINGS["20 ReactiveJobs create to Ready"] = time.monotonic() - started
+
+
+# Last in this file, so that the other tests run while the first tokens age.
+def test_the_operator_works_past_its_first_tokens_expiry(
+    node: RealCluster, operator: dict[str, Any], cluster: Cluster
+) -> None:
+    """The chart mounts a token that lives 10 minutes (serviceAccountToken.expirationSeconds)
+    and the API server does not extend it: past that, only the kubelet's rotation and the
+    operator re-reading the file keep its calls authenticated."""
+    expired_at = operator["installed_at"] + 600 + 15
+    time.sleep(max(0.0, expired_at - time.time()))
+    cluster.create(reactive_job("late", busybox("echo late")))
+    cluster.wait_state("late", "Ready", timeout=90)
+    objects = client.CustomObjectsApi(node.kube)
+    assert objects.get_namespaced_custom_object(GROUP, VERSION, cluster.namespace, PLURAL, "late")
