@@ -12,7 +12,7 @@ from pathlib import Path
 from .binaries import ensure_all_built
 from .cluster import ControlPlane
 from .errors import ControlPlaneError
-from .versions import ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, TEST_TOOLS
+from .versions import ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, NODE_TOOLS, TEST_TOOLS
 
 
 def exit_on_sigterm() -> None:
@@ -43,14 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         dest="extra",
         action="append",
         default=[],
-        choices=sorted(TEST_TOOLS),
-        help="also build this tool the tests drive (repeatable)",
+        choices=[*sorted(TEST_TOOLS), "node"],
+        help="also build this tool the tests drive (repeatable); node: the real node's",
     )
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             tools = [ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER]
-            tools += [TEST_TOOLS[name] for name in args.extra]
+            tools += [TEST_TOOLS[name] for name in args.extra if name != "node"]
+            tools += list(NODE_TOOLS) if "node" in args.extra else []
             for path in ensure_all_built(tools):
                 print(path)
             return 0

@@ -28,7 +28,6 @@ OPERATOR_NAMESPACE = "reactivejob-system"
 # Seconds each stage took, printed at the end of the session (the figures notes quote).
 TIMINGS: dict[str, float] = {}
 
-pytestmark = pytest.mark.e2e
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

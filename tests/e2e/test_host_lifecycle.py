@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from kubernetes import client
 
 from testbed.node import host, images
 from testbed.node.network import NodeNetwork
 from testbed.node.node import NODE_NAME, RealCluster
 from tests.integration.kube_helpers import eventually
+
+# Builds and starts what the tier needs in its set-up: beyond the default per-test limit.
+pytestmark = pytest.mark.timeout(1200)
 
 
 def run_a_pod(cluster: RealCluster) -> None:

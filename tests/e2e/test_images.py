@@ -25,6 +25,9 @@ from tests.unit.test_images import (
     sha256_of,
 )
 
+# Builds and starts what the tier needs in its set-up: beyond the default per-test limit.
+pytestmark = pytest.mark.timeout(1200)
+
 # ---- the three images (Debian packages, the Go module cache, root for the operator) --------
 
 

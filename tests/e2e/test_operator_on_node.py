@@ -24,7 +24,9 @@ from tests.e2e.conftest import OPERATOR_NAMESPACE, RELEASE, TIMINGS
 from tests.integration.kube_helpers import Cluster, as_json, conditions, eventually
 from tests.samples import reactive_job
 
-pytestmark = pytest.mark.usefixtures("operator")
+# The tier's node, images and chart are made in the first test's set-up, and the last test
+# outlives a 10-minute token: far beyond the suite's default per-test limit.
+pytestmark = [pytest.mark.usefixtures("operator"), pytest.mark.timeout(1200)]
 
 LEASE = "reactivejob-operator.batch.cs.sap.com"
 

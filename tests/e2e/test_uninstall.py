@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
@@ -13,6 +14,9 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from tests.e2e.conftest import OPERATOR_NAMESPACE, RELEASE
 from tests.integration.chart_install import run_helm
 from tests.integration.kube_helpers import eventually
+
+# Builds and starts what the tier needs in its set-up: beyond the default per-test limit.
+pytestmark = pytest.mark.timeout(1200)
 
 
 def test_helm_uninstall_leaves_nothing_the_chart_made(
