@@ -27,6 +27,12 @@ $(VENV)/.installed: pyproject.toml testbed/pyproject.toml | $(BIN)/activate
 
 dev: $(VENV)/.installed
 
+# What the demo runs, without the tools of development (linters, generators, tox).
+$(VENV)/.installed-run: pyproject.toml testbed/pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ./testbed -e .
+	touch $@
+
 generate: dev
 	$(BIN)/python -m codegen
 
@@ -67,7 +73,7 @@ types: dev
 	$(BIN)/mypy
 
 # Only what the demo runs: etcd, kube-apiserver and kube-controller-manager.
-demo: dev
+demo: $(VENV)/.installed-run
 	$(BIN)/reactivejob-controlplane build
 	$(BIN)/reactivejob-demo
 

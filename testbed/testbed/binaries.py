@@ -145,14 +145,15 @@ def ensure_all_built(
 def _build_group(go: str, folder: Path, tools: list[GoTool], out: TextIO) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     # Several test processes may start at once on a bare machine: one builds, the rest wait.
-    with _exclusive(folder / ".lock"):
+    with exclusive(folder / ".lock"):
         still = [t for t in tools if not _is_executable(folder / t.binary)]
         if still:
             _go_build(go, still, folder, out)
 
 
 @contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold ``lock_path`` exclusively: several test processes may build at once."""
     with lock_path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

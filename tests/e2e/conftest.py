@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 
 from testbed import binaries
-from testbed.node import images
+from testbed.node import host, images
 from testbed.node.node import RealCluster
 from tests.integration.chart_install import CHART, run_helm
 from tests.integration.kube_helpers import Cluster
@@ -27,7 +27,6 @@ RELEASE = "reactivejob-operator"
 OPERATOR_NAMESPACE = "reactivejob-system"
 # Seconds each stage took, printed at the end of the session (the figures notes quote).
 TIMINGS: dict[str, float] = {}
-
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,6 +51,9 @@ def node(operator_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         cluster.load_image(images.busybox_image(tmp_path_factory.mktemp("busybox") / "image.tar"))
         yield cluster
         TIMINGS.update(cluster.timings)
+    # Every Pod deleted first, then every process, mount, cgroup, chain and interface gone.
+    assert host.leftovers() == []
+    assert cluster.network.leftovers() == []
 
 
 @pytest.fixture(scope="package")

@@ -48,5 +48,10 @@ def test_helm_uninstall_leaves_nothing_the_chart_made(
         return left
 
     eventually(lambda: remaining() == [] or None, 60, "every object of the release gone")
-    pods = client.CoreV1Api(kube).list_namespaced_pod(OPERATOR_NAMESPACE).items
-    assert pods == []
+    # Its Pods go after the Deployment (background deletion), each after its SIGTERM.
+    core = client.CoreV1Api(kube)
+    eventually(
+        lambda: not core.list_namespaced_pod(OPERATOR_NAMESPACE).items or None,
+        60,
+        "the operator's Pods gone",
+    )

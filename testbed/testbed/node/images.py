@@ -9,8 +9,6 @@ repository's Dockerfile describes, with the Dockerfile's own runtime settings
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -25,7 +23,7 @@ import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from testbed.binaries import cache_root
+from testbed.binaries import cache_root, exclusive
 from testbed.dockerfile import (
     DEFAULT_PATH,
     ImageFacts,
@@ -247,7 +245,7 @@ def debian_base(packages: Sequence[str] = OPERATOR_BASE_PACKAGES) -> Path:
     folder = cache_root() / "images"
     folder.mkdir(parents=True, exist_ok=True)
     tarball = folder / f"debian-{DEBIAN_SUITE}-{key}.tar"
-    with _exclusive(folder / f".{tarball.name}.lock"):
+    with exclusive(folder / f".{tarball.name}.lock"):
         if not tarball.is_file():
             _mmdebstrap(options, tarball)
     return tarball
@@ -347,17 +345,6 @@ def _deb822_entries(text: str) -> Iterator[dict[str, str]]:
                     "components": fields.get("components", "main"),
                     "signed_by": fields.get("signed-by", ""),
                 }
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    # Several test processes may ask at once: one builds, the rest wait and reuse.
-    with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ---- the operator --------------------------------------------------------------------------
