@@ -240,6 +240,9 @@ def test_ctrl_c_stops_everything_and_removes_its_files(control_plane: ControlPla
         [sys.executable, "-m", "testbed.cli", "run"],
         stdout=subprocess.PIPE,
         text=True,
+        # A suite started in the background (`make test &`, nohup) passes SIGINT on ignored,
+        # and Python then never turns it into KeyboardInterrupt; a terminal's Ctrl-C is not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     assert runner.stdout is not None
     # A hung start must fail the test, not block it: lines arrive through a queue, with a
