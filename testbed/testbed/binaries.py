@@ -189,7 +189,10 @@ def _go_build(go: str, tools: list[GoTool], folder: Path, out: TextIO) -> None:
         go, "build", "-v", "-trimpath", "-ldflags", _ldflags(first),
         "-o", output, *(t.package for t in tools),
     ]  # fmt: skip
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
+    # GOGC=400: the compiler spends much of its time collecting garbage; with memory to spare
+    # (a compile of these packages peaks near 2 GB), a cold kube-apiserver and
+    # kube-controller-manager build took 390 s instead of 484 s on 2 cores.
+    env = {"GOGC": "400", **os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
     started = time.monotonic()
     label = f"building {names} {first.version} from source (once; cached in {folder})"
     try:
