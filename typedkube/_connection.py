@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._credentials import ReloadingToken, StaticToken, TokenFile, TokenSource, without_scheme
+from ._credentials import (
+    ReloadingToken,
+    StaticToken,
+    TokenFile,
+    TokenSource,
+    subject_of,
+    without_scheme,
+)
 from ._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -66,8 +73,6 @@ class Connection:
 
     def describe(self) -> str:
         """Who the API server is talking to, for an error message: no secret in it."""
-        from ._credentials import subject_of  # noqa: PLC0415
-
         parts = [self.identity] if self.identity else []
         subject = subject_of(self.bearer_token())
         if subject and subject not in self.identity:
