@@ -82,12 +82,13 @@ class RealCluster:
         )
         pause = images.pause_image(self.workdir / "images", self.workdir / "pause.tar")
         self.timings["binaries"] = time.monotonic() - started
-        restore_left_behind(self.network)  # a node killed before its tear-down
+        # A node killed before its tear-down; this run's folder (the pause image) stays.
+        restore_left_behind(self.network, keep=self.workdir)
         try:
             self.state = host.HostState.capture(RECORD, self._socket)
             self.network.up()
             self.control_plane.start()
-            self._start_containerd()
+            self._start_containerd(tools)
             self.load_image(pause)
             self._start_node(tools)
             self._wait_node_ready()
@@ -101,13 +102,13 @@ class RealCluster:
     def _socket(self) -> Path:
         return self.workdir / "containerd" / "containerd.sock"
 
-    def _start_containerd(self) -> None:
+    def _start_containerd(self, tools: dict[str, Path]) -> None:
         base = self.workdir / "containerd"
         cni = self.workdir / "cni"
         (cni / "bin").mkdir(parents=True)
         (cni / "net.d").mkdir(parents=True)
         for tool in CNI_PLUGINS:
-            shutil.copy(binaries.ensure_built(tool), cni / "bin" / tool.binary)
+            shutil.copy(tools[tool.binary], cni / "bin" / tool.binary)
         (cni / "net.d" / "10-reactivejob.conflist").write_text(
             json.dumps(_cni_config(self.network, cni), indent=2)
         )
@@ -192,11 +193,8 @@ class RealCluster:
             process.stop(timeout=20)
         self.processes.clear()
         self.control_plane.stop(keep_logs=keep_logs)
-        with contextlib.suppress(ControlPlaneError):
-            host.kube_proxy_cleanup(binaries.ensure_built(KUBE_PROXY, build=False))
-        self.network.down()
         if self.state is not None:
-            self.state.restore(keep=self.workdir if keep_logs else None)
+            _put_host_back(self.network, self.state, keep=self.workdir if keep_logs else None)
             self.state = None
 
     def _delete_all_pods(self) -> None:
@@ -253,16 +251,22 @@ class RealCluster:
                                 fix=f"see the logs in {self.workdir}")  # fmt: skip
 
 
-def restore_left_behind(network: NodeNetwork | None = None) -> bool:
-    """Put the host back after a node whose process was killed; True if there was one."""
+def restore_left_behind(network: NodeNetwork | None = None, keep: Path | None = None) -> bool:
+    """Put the host back after a node whose process was killed; True if there was one.
+    ``keep``: the run folder of a node about to start, which must survive the sweep."""
     left = host.HostState.left_behind(RECORD)
     if left is None:
         return False
+    _put_host_back(network or NodeNetwork(), left, keep=keep)
+    return True
+
+
+def _put_host_back(network: NodeNetwork, state: host.HostState, keep: Path | None) -> None:
+    """kube-proxy's rules, the network, then everything the state recorded or the node made."""
     with contextlib.suppress(ControlPlaneError):
         host.kube_proxy_cleanup(binaries.ensure_built(KUBE_PROXY, build=False))
-    (network or NodeNetwork()).down()
-    left.restore()
-    return True
+    network.down()
+    state.restore(keep=keep)
 
 
 def load_image(socket: Path, archive: Path) -> None:
