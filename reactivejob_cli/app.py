@@ -23,6 +23,7 @@ from rich.console import Console
 from reactivejob_api import (
     GROUP,
     ApiError,
+    ConfigError,
     Connection,
     NotFound,
     ReactiveJobClient,
@@ -56,10 +57,6 @@ def _target(kubeconfig: str | None, context: str | None, namespace: str | None) 
     except Exception as error:  # the kubernetes loader's ConfigException, a missing file
         raise ConfigError(f"no usable kubeconfig: {error}") from error
     return Target(ReactiveJobClient(connection), namespace)
-
-
-class ConfigError(Exception):
-    """No usable kubeconfig (or context)."""
 
 
 def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
