@@ -51,6 +51,7 @@ KEPT = {
 DROPPED = {
     "x-kubernetes-patch-strategy", "x-kubernetes-patch-merge-key", "x-kubernetes-unions",
     "x-kubernetes-group-version-kind", "readOnly", "example", "externalDocs", "title",
+    "x-python-enum",  # names the enum in reactivejob_api.vocabulary
 }  # fmt: skip
 SCHEMA_VALUED = {"properties", "items", "additionalProperties", "allOf", "anyOf", "oneOf", "not"}
 

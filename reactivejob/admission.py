@@ -15,9 +15,10 @@ import kopf
 
 from reactivejob_api import AlreadyExists, ApiError, ReactiveJob
 from reactivejob_api.aio import AsyncJobClient
+from reactivejob_api.vocabulary import ANNOTATION_RERUN
 
 from .desired import desired_job
-from .naming import ANNOTATION_RERUN, template_hash
+from .naming import template_hash
 from .runs import rerun_token_problem
 
 # The Go operator's path, so existing ValidatingWebhookConfigurations keep working.

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from reactivejob_api import AlreadyExists, Forbidden, Invalid, NotFound, ReactiveJob
 from reactivejob_api.models import Job
+from reactivejob_api.vocabulary import ANNOTATION_HELD, FINALIZER, LABEL_CONTROLLER_UID, State
 
 from .cache import Cache, CachedReactiveJob, reactive_job_entry
 from .clients import ApiClients
@@ -31,10 +32,9 @@ from .config_refs import ConfigView
 from .events import EventRecorder
 from .informer import Key
 from .metrics import JOBS_CREATED, RUNS_FINISHED
-from .naming import ANNOTATION_HELD, FINALIZER, LABEL_CONTROLLER_UID
 from .reconcile import REJECTED, REJECTED_RETRY, Event, Plan, decide, release_orphans
 from .runs import RunControl, rerun_of
-from .status import Outcome, State, build_status, same_status
+from .status import Outcome, build_status, same_status
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from reactivejob_api import API_VERSION, KIND, ReactiveJob
 from reactivejob_api.models import Job
-
-from .naming import (
+from reactivejob_api.vocabulary import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
@@ -20,8 +19,9 @@ from .naming import (
     FINALIZER,
     LABEL_CONTROLLER_NAME,
     LABEL_CONTROLLER_UID,
-    job_name,
 )
+
+from .naming import job_name
 
 
 def desired_job(

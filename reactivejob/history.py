@@ -12,13 +12,15 @@ from collections.abc import Mapping, Sequence
 
 from reactivejob_api import ReactiveJobRun
 from reactivejob_api.models import Job
+from reactivejob_api.vocabulary import (
+    ANNOTATION_CONFIG_HASH,
+    ANNOTATION_HASH,
+    ANNOTATION_RUN_CAUSE,
+    RunCause,
+    RunResult,
+)
 
-from .naming import ANNOTATION_CONFIG_HASH, ANNOTATION_HASH, ANNOTATION_RUN_CAUSE
 from .runs import (
-    CREATED,
-    FAILED,
-    SUCCEEDED,
-    TEMPLATE_CHANGED,
     finish_time,
     generation_of,
     is_held,
@@ -28,7 +30,6 @@ from .runs import (
 )
 
 MAX_HISTORY = 10
-RUNNING, WAITING, CANCELLED = "Running", "Waiting", "Cancelled"
 
 
 def stamp(now: datetime.datetime) -> str:
@@ -47,7 +48,7 @@ def new_run(job: Job, cause: str, now: datetime.datetime) -> ReactiveJobRun:
         rerun=rerun_of(job),
         config_hash=annotations.get(ANNOTATION_CONFIG_HASH),
         start_time=None if waiting else stamp(now),
-        result=WAITING if waiting else RUNNING,
+        result=RunResult.WAITING if waiting else RunResult.RUNNING,
     )
 
 
@@ -58,7 +59,8 @@ def adopted_run(job: Job, digest: str, now: datetime.datetime) -> ReactiveJobRun
     annotations = (job.metadata.annotations if job.metadata else None) or {}
     if ANNOTATION_RUN_CAUSE in annotations:
         return new_run(job, annotations[ANNOTATION_RUN_CAUSE], now)
-    entry = new_run(job, CREATED if generation_of(job) <= 1 else TEMPLATE_CHANGED, now)
+    cause = RunCause.CREATED if generation_of(job) <= 1 else RunCause.TEMPLATE_CHANGED
+    entry = new_run(job, cause, now)
     return entry.model_copy(update={"template_hash": digest, "start_time": _started(job)})
 
 
@@ -83,25 +85,27 @@ def _brought_up_to_date(
     decided: Mapping[str, str],
     now: datetime.datetime,
 ) -> ReactiveJobRun:
-    if entry.result not in (WAITING, RUNNING):
+    if entry.result not in (RunResult.WAITING, RunResult.RUNNING):
         return entry  # finished: final
     job = jobs.get(entry.job_name)
     observed = _observed(job) if job is not None else None
-    if observed not in (SUCCEEDED, FAILED):  # what happened wins over what was decided
+    if observed not in (RunResult.SUCCEEDED, RunResult.FAILED):  # what happened wins
         observed = decided.get(entry.job_name) or observed
     result = observed
     if result is None or result == entry.result:
         return entry  # unchanged, or its Job is gone: as last seen
     update: dict[str, str] = {"result": result}
-    if result not in (CANCELLED, WAITING) and not entry.start_time:
+    if result not in (RunResult.CANCELLED, RunResult.WAITING) and not entry.start_time:
         update["start_time"] = (_started(job) if job is not None else None) or stamp(now)
-    if result not in (RUNNING, WAITING):
+    if result not in (RunResult.RUNNING, RunResult.WAITING):
         update["completion_time"] = (finish_time(job) if job is not None else None) or stamp(now)
     return entry.model_copy(update=update)
 
 
 def _observed(job: Job) -> str:
-    return result_of(job) or (WAITING if job.spec and job.spec.suspend else RUNNING)
+    return result_of(job) or (
+        RunResult.WAITING if job.spec and job.spec.suspend else RunResult.RUNNING
+    )
 
 
 def _started(job: Job) -> str | None:

@@ -1,4 +1,5 @@
-"""The names the Go operator put on the wire; ours must match for a drop-in takeover."""
+"""Job names, and the hashes that identify a run. The labels and annotations are in
+``reactivejob_api.vocabulary``: the Go operator's names, which ours must match for a takeover."""
 
 from __future__ import annotations
 
@@ -6,26 +7,6 @@ import hashlib
 import json
 from typing import Any
 
-from reactivejob_api import GROUP
-
-FINALIZER = f"{GROUP}/reactivejob-operator"
-LABEL_CONTROLLER_UID = f"{GROUP}/controller-uid"
-LABEL_CONTROLLER_NAME = f"{GROUP}/controller-name"
-ANNOTATION_GENERATION = f"{GROUP}/controller-generation"
-ANNOTATION_HASH = f"{GROUP}/controller-hash"
-# Added by run control (none of them changes the name of a Job the Go operator would make):
-# on a ReactiveJob, a manual re-run request; on a Job, the request it was made for.
-ANNOTATION_RERUN = f"{GROUP}/rerun"
-# On a Job: why its run was made (Created, TemplateChanged, Rerun), so a crash between the
-# create and the status write loses nothing of the history.
-ANNOTATION_RUN_CAUSE = f"{GROUP}/run-cause"
-# On a Job the operator created suspended to wait for older ones: only such a Job is resumed.
-ANNOTATION_HELD = f"{GROUP}/held"
-# On a Job: its run's number within its ReactiveJob, which orders the Jobs of one generation
-# (reruns, config changes) where creationTimestamp, in whole seconds, cannot.
-ANNOTATION_RUN = f"{GROUP}/run"
-# On a Job made with spec.rerunOnConfigChange: the hash of the ConfigMaps and Secrets it read.
-ANNOTATION_CONFIG_HASH = f"{GROUP}/config-hash"
 RERUN_TOKEN_MAX = 63
 
 # Finalizers the API server's garbage collector owns: not "foreign" for DeletionBlocked.

@@ -15,18 +15,22 @@ from typing import Any
 
 from reactivejob_api import ReactiveJob, ReactiveJobRun, ReactiveJobStatus
 from reactivejob_api.models import Job
+from reactivejob_api.vocabulary import (
+    ANNOTATION_CONFIG_HASH,
+    ANNOTATION_HASH,
+    FINALIZER,
+    ConcurrencyPolicy,
+    ConditionType,
+    RunCause,
+    RunResult,
+    State,
+)
 
 from .config_refs import ConfigView
 from .desired import desired_job
-from .history import CANCELLED, RUNNING, adopted_run, new_run, updated
-from .naming import ANNOTATION_CONFIG_HASH, ANNOTATION_HASH, FINALIZER, GC_FINALIZERS, template_hash
+from .history import adopted_run, new_run, updated
+from .naming import GC_FINALIZERS, template_hash
 from .runs import (
-    ALLOW,
-    CONFIG_CHANGED,
-    CREATED,
-    REPLACE,
-    RERUN,
-    TEMPLATE_CHANGED,
     RunControl,
     deleting,
     generation_of,
@@ -38,7 +42,7 @@ from .runs import (
     pruned,
     rerun_of,
 )
-from .status import STALLED, SUSPENDED, Outcome, RunRecord, State, build_status, job_outcome
+from .status import Outcome, RunRecord, build_status, job_outcome
 
 REQUEUE_RUNNING = 30.0  # safety net; Job watch events normally arrive first
 REQUEUE_DELETING = 5.0
@@ -102,7 +106,7 @@ def decide(
     if newest is not None and seen.is_current(newest):
         return _follow(seen, newest)  # the newest run exists
     if seen.control.suspend:  # a new run is due, and held until resumed
-        held = Outcome(State.SUSPENDED, SUSPENDED, f"generation {seen.generation} is held: "
+        held = Outcome(State.SUSPENDED, State.SUSPENDED, f"generation {seen.generation} is held: "
                        "spec.suspend is true")  # fmt: skip
         return _plan(seen, held, prune=pruned(seen.ordered, seen.control))
     wait = rejection_backoff(seen.previous, seen.generation, now)
@@ -203,7 +207,7 @@ def _follow(seen: Seen, newest: Job) -> Plan:
     replace: tuple[str, ...] = ()
     if is_held(newest) and control.suspend:
         outcome = Outcome(
-            State.SUSPENDED, SUSPENDED, f"job {name} is held: spec.suspend is true", name
+            State.SUSPENDED, State.SUSPENDED, f"job {name} is held: spec.suspend is true", name
         )
     elif is_held(newest):
         blockers = _blockers(seen.ordered[1:], control)
@@ -283,9 +287,9 @@ def _plan(
 ) -> Plan:
     """The Plan for a living ReactiveJob: the status with its history, and the events.
     ``adopt_config``: (job, config hash) to record for a Job made before the object opted in."""
-    decided = dict.fromkeys((*prune, *replace), CANCELLED)
+    decided = dict.fromkeys((*prune, *replace), RunResult.CANCELLED)
     if resume is not None:
-        decided[resume] = RUNNING
+        decided[resume] = RunResult.RUNNING
     history = updated(seen.history, seen.by_name, seen.now, decided=decided, added=added)
     if adopt_config is not None:
         history = [
@@ -336,7 +340,7 @@ def _noticed(seen: Seen, outcome: Outcome, kind: str) -> Plan:
         (
             c
             for c in (seen.previous.conditions if seen.previous else None) or []
-            if c.type == "Ready"
+            if c.type == ConditionType.READY
         ),
         None,
     )
@@ -379,7 +383,7 @@ def rejection_backoff(
         return None
     for condition in previous.conditions or []:
         if (
-            condition.type == STALLED
+            condition.type == ConditionType.STALLED
             and condition.reason == REJECTED
             and condition.last_transition_time
         ):
@@ -399,23 +403,23 @@ def _cause(seen: Seen, newest: Job | None) -> str:
         last_template = last.template_hash if last else None
         last_config = last.config_hash if last else None
     if last_template is not None and last_template != seen.digest:
-        return TEMPLATE_CHANGED
+        return RunCause.TEMPLATE_CHANGED
     if seen.pending_rerun:
-        return RERUN
+        return RunCause.RERUN
     config = seen.config.hash if seen.config is not None else None
     if last_config is not None and config is not None and last_config != config:
-        return CONFIG_CHANGED
-    return CREATED
+        return RunCause.CONFIG_CHANGED
+    return RunCause.CREATED
 
 
 def _blockers(older: Sequence[Job], control: RunControl) -> list[Job]:
     """The older Jobs a new run waits for: under Forbid or Replace, those whose Pods may run."""
-    return [j for j in older if may_run(j)] if control.policy != ALLOW else []
+    return [j for j in older if may_run(j)] if control.policy != ConcurrencyPolicy.ALLOW else []
 
 
 def _replaced(blockers: Sequence[Job], control: RunControl) -> tuple[str, ...]:
     """Under Replace, the blockers to delete (once: a Job being deleted is waited for)."""
-    if control.policy != REPLACE:
+    if control.policy != ConcurrencyPolicy.REPLACE:
         return ()
     return tuple(name_of(j) for j in blockers if not deleting(j))
 

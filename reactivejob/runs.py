@@ -13,29 +13,21 @@ from typing import Any
 
 from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
-
-from .naming import (
+from reactivejob_api.vocabulary import (
     ANNOTATION_GENERATION,
     ANNOTATION_HELD,
     ANNOTATION_RERUN,
     ANNOTATION_RUN,
-    RERUN_TOKEN_MAX,
+    ConcurrencyPolicy,
+    RunResult,
 )
 
-ALLOW, FORBID, REPLACE = "Allow", "Forbid", "Replace"
-SUCCEEDED, FAILED = "Succeeded", "Failed"
-# Why a run was made, as status.history and the run-cause annotation say.
-CREATED, TEMPLATE_CHANGED, RERUN, CONFIG_CHANGED = (
-    "Created",
-    "TemplateChanged",
-    "Rerun",
-    "ConfigChanged",
-)
+from .naming import RERUN_TOKEN_MAX
 
 
 @dataclass(frozen=True)
 class RunControl:
-    policy: str
+    policy: str  # a ConcurrencyPolicy; the CRD admits no other value
     suspend: bool
     successful_limit: int | None
     failed_limit: int | None
@@ -49,7 +41,7 @@ class RunControl:
         token = annotations.get(ANNOTATION_RERUN) or None
         invalid = rerun_token_problem(token)
         return cls(
-            policy=(spec.concurrency_policy if spec else None) or ALLOW,
+            policy=(spec.concurrency_policy if spec else None) or ConcurrencyPolicy.ALLOW,
             suspend=bool(spec.suspend if spec else False),
             successful_limit=spec.successful_jobs_history_limit if spec else None,
             failed_limit=spec.failed_jobs_history_limit if spec else None,
@@ -57,8 +49,8 @@ class RunControl:
             invalid_rerun=invalid,
         )
 
-    def limit(self, result: str) -> int | None:
-        return self.successful_limit if result == SUCCEEDED else self.failed_limit
+    def limit(self, result: RunResult) -> int | None:
+        return self.successful_limit if result is RunResult.SUCCEEDED else self.failed_limit
 
 
 def rerun_token_problem(token: str | None) -> str | None:
@@ -98,11 +90,11 @@ def run_number_of(job: Job) -> int:
         return -1  # made before run numbers: older than any that has one
 
 
-def result_of(job: Job) -> str | None:
+def result_of(job: Job) -> RunResult | None:
     """Succeeded or Failed once the Job has finished, else None."""
     for condition in (job.status.conditions if job.status else None) or []:
         if condition.status == "True" and condition.type in ("Complete", "Failed"):
-            return SUCCEEDED if condition.type == "Complete" else FAILED
+            return RunResult.SUCCEEDED if condition.type == "Complete" else RunResult.FAILED
     return None
 
 
@@ -154,7 +146,7 @@ def beyond_history_limits(finished: Sequence[Job], control: RunControl) -> list[
     """Finished Jobs (newest first) that the history limits no longer keep: CronJob's count,
     the newest Job of each result included."""
     beyond: list[Job] = []
-    for result in (SUCCEEDED, FAILED):
+    for result in (RunResult.SUCCEEDED, RunResult.FAILED):
         limit = control.limit(result)
         if limit is not None:
             beyond.extend([j for j in finished if result_of(j) == result][limit:])

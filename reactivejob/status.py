@@ -5,27 +5,13 @@ InProgress, Failed and Current rightly; ``Ready=False`` alone reads as InProgres
 from __future__ import annotations
 
 import datetime
-import enum
 from dataclasses import dataclass
 
 from reactivejob_api import ReactiveJobCondition, ReactiveJobRun, ReactiveJobStatus
 from reactivejob_api.models import Job
+from reactivejob_api.vocabulary import ConditionType, State
 
-READY = "Ready"
-RECONCILING = "Reconciling"
-STALLED = "Stalled"
-SUSPENDED = "Suspended"
 SUSPENDED_MESSAGE = "spec.suspend is true: no new Job is made; a held change runs on resume"
-
-
-class State(enum.StrEnum):
-    NEW = "New"
-    PROCESSING = "Processing"
-    DELETION_BLOCKED = "DeletionBlocked"
-    DELETING = "Deleting"
-    READY = "Ready"
-    ERROR = "Error"
-    SUSPENDED = "Suspended"  # spec.suspend holds a change that has not run
 
 
 @dataclass(frozen=True)
@@ -80,13 +66,13 @@ def build_status(
     ready = {State.READY: "True", State.ERROR: "False", State.SUSPENDED: "False"}.get(
         outcome.state, "Unknown"
     )
-    wanted = [(READY, ready, outcome.reason, outcome.message)]
-    if outcome.state in (State.PROCESSING, State.DELETING, State.NEW):
-        wanted.append((RECONCILING, "True", outcome.reason, outcome.message))
+    wanted = [(ConditionType.READY, ready, outcome.reason, outcome.message)]
+    if outcome.state in (State.PROCESSING, State.DELETING):
+        wanted.append((ConditionType.RECONCILING, "True", outcome.reason, outcome.message))
     if outcome.state is State.ERROR:
-        wanted.append((STALLED, "True", outcome.reason, outcome.message))
+        wanted.append((ConditionType.STALLED, "True", outcome.reason, outcome.message))
     if runs.suspended:
-        wanted.append((SUSPENDED, "True", "Suspended", SUSPENDED_MESSAGE))
+        wanted.append((ConditionType.SUSPENDED, "True", "Suspended", SUSPENDED_MESSAGE))
     conditions = [
         _condition(old.get(kind), kind, status=status, reason=reason, message=message, now=now)
         for kind, status, reason, message in wanted

@@ -21,7 +21,6 @@ import yaml
 from rich.console import Console
 
 from reactivejob_api import (
-    GROUP,
     ApiError,
     ConfigError,
     Connection,
@@ -30,9 +29,8 @@ from reactivejob_api import (
     RunFailed,
     RunTimeout,
 )
+from reactivejob_api.vocabulary import ANNOTATION_RERUN
 from typedkube.runs import ready_condition
-
-RERUN_ANNOTATION = f"{GROUP}/rerun"  # the operator's naming.ANNOTATION_RERUN
 
 
 class Exit(enum.IntEnum):
@@ -108,7 +106,7 @@ def rerun(  # click passes every parameter by name
 ) -> int:
     """Run NAME again for its current template (sets the batch.cs.sap.com/rerun token)."""
     token = token or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H.%M.%S.%fZ")
-    patch = {"metadata": {"annotations": {RERUN_ANNOTATION: token}}}
+    patch = {"metadata": {"annotations": {ANNOTATION_RERUN: token}}}
     target.client.patch(name, target.namespace, patch)
     if not wait_:
         click.echo(f"reactivejob.batch.cs.sap.com/{name} rerun requested (token {token})")

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from reactivejob.naming import LABEL_CONTROLLER_UID
 from reactivejob_api import GROUP, PLURAL, VERSION
+from reactivejob_api.vocabulary import LABEL_CONTROLLER_UID
 
 T = TypeVar("T")
 

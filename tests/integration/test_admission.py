@@ -17,8 +17,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from reactivejob.admission import WEBHOOK_ID
-from reactivejob.naming import ANNOTATION_RERUN
 from reactivejob_api import GROUP, PLURAL, VERSION
+from reactivejob_api.vocabulary import ANNOTATION_RERUN
 from testbed import ControlPlane
 from testbed.certs import CertificateAuthority
 from testbed.harness.operator_process import OperatorProcess

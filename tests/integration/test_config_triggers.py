@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reactivejob.config_cache import TRIGGERS_OFF
-from reactivejob.naming import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN_CAUSE
+from reactivejob_api.vocabulary import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN_CAUSE
 from testbed import ControlPlane
 from testbed.harness import COMPLETE, OUTCOME_ANNOTATION, OperatorProcess
 from testbed.harness.paused_operator import AFTER_JOB_CREATE, PAUSED_MARK

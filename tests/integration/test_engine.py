@@ -24,8 +24,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from reactivejob.naming import ANNOTATION_GENERATION, FINALIZER, LABEL_CONTROLLER_UID
 from reactivejob_api import Connection, ReactiveJobClient
+from reactivejob_api.vocabulary import ANNOTATION_GENERATION, FINALIZER, LABEL_CONTROLLER_UID
 from testbed import ControlPlane, api_client
 from testbed.harness import (
     COMPLETE,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, watch
 
-from reactivejob.naming import ANNOTATION_GENERATION
+from reactivejob_api.vocabulary import ANNOTATION_GENERATION
 from testbed import ControlPlane
 from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from reactivejob.naming import (
+from reactivejob.naming import template_hash
+from reactivejob_api.vocabulary import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
     FINALIZER,
     LABEL_CONTROLLER_NAME,
     LABEL_CONTROLLER_UID,
-    template_hash,
 )
 from testbed.harness.kubelet import (
     COMPLETE,

@@ -14,15 +14,15 @@ from typing import Any
 
 from kubernetes import client
 
-from reactivejob.naming import (
+from reactivejob.naming import job_name
+from reactivejob_api import ApiError, Connection, ReactiveJobClient
+from reactivejob_api.vocabulary import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
     FINALIZER,
     LABEL_CONTROLLER_NAME,
     LABEL_CONTROLLER_UID,
-    job_name,
 )
-from reactivejob_api import ApiError, Connection, ReactiveJobClient
 from testbed import ControlPlane
 from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from reactivejob.naming import (
+from reactivejob.naming import job_name
+from reactivejob_api.vocabulary import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
     ANNOTATION_HELD,
     ANNOTATION_RERUN,
-    job_name,
 )
 from testbed.harness import COMPLETE, DELAY_ANNOTATION, FAILED, OUTCOME_ANNOTATION, OperatorProcess
 from testbed.harness.paused_operator import AFTER_JOB_CREATE, PAUSED_MARK

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from reactivejob.naming import ANNOTATION_RERUN
 from reactivejob_api import (
     AsyncReactiveJobClient,
     Connection,
@@ -18,6 +17,7 @@ from reactivejob_api import (
     RunFailed,
     RunTimeout,
 )
+from reactivejob_api.vocabulary import ANNOTATION_RERUN
 from testbed import ControlPlane, binaries
 from testbed.harness import COMPLETE, DELAY_ANNOTATION, FAILED, OUTCOME_ANNOTATION
 from tests.integration.kube_helpers import Cluster

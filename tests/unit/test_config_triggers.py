@@ -16,13 +16,9 @@ from reactivejob.config_refs import (
     data_digest,
     references,
 )
-from reactivejob.naming import (
-    ANNOTATION_CONFIG_HASH,
-    ANNOTATION_RUN,
-    ANNOTATION_RUN_CAUSE,
-    job_name,
-)
+from reactivejob.naming import job_name
 from reactivejob.reconcile import decide
+from reactivejob_api.vocabulary import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN, ANNOTATION_RUN_CAUSE
 from tests.unit.test_run_control import DIGEST, NOW, OLD, TEMPLATE, UID, annotations_of, created
 from tests.unit.test_run_control import job as make_job
 from tests.unit.test_run_control import rj as make_rj

@@ -10,17 +10,7 @@ from typing import Any
 
 import pytest
 
-from reactivejob.naming import (
-    ANNOTATION_GENERATION,
-    ANNOTATION_HASH,
-    ANNOTATION_RUN,
-    ANNOTATION_RUN_CAUSE,
-    FINALIZER,
-    LABEL_CONTROLLER_NAME,
-    LABEL_CONTROLLER_UID,
-    job_name,
-    template_hash,
-)
+from reactivejob.naming import job_name, template_hash
 from reactivejob.reconcile import (
     REJECTED,
     REJECTED_RETRY,
@@ -29,9 +19,19 @@ from reactivejob.reconcile import (
     decide,
     release_orphans,
 )
-from reactivejob.status import READY, RECONCILING, STALLED, same_status
+from reactivejob.status import same_status
 from reactivejob_api import ReactiveJob, ReactiveJobStatus
 from reactivejob_api.models import Job
+from reactivejob_api.vocabulary import (
+    ANNOTATION_GENERATION,
+    ANNOTATION_HASH,
+    ANNOTATION_RUN,
+    ANNOTATION_RUN_CAUSE,
+    FINALIZER,
+    LABEL_CONTROLLER_NAME,
+    LABEL_CONTROLLER_UID,
+    ConditionType,
+)
 from tests.samples import reactive_job, simple_template
 
 UID = "0b7c5b8e-1111-2222-3333-444455556666"
@@ -252,8 +252,8 @@ def test_a_created_job_is_reported_in_status_and_as_a_normal_event() -> None:
     stamped = {"lastTransitionTime": T0_WIRE, "lastUpdateTime": T0_WIRE}
     created = {"reason": "JobCreated", "message": "job created", **stamped}
     assert by_type(plan.status) == {
-        READY: {"status": "Unknown", **created},
-        RECONCILING: {"status": "True", **created},
+        ConditionType.READY: {"status": "Unknown", **created},
+        ConditionType.RECONCILING: {"status": "True", **created},
     }
     assert plan.events == (
         Event("Normal", "JobCreated", "Created job migrate-87phg for generation 1"),
@@ -288,7 +288,7 @@ def test_a_job_the_job_controller_has_not_touched_yet_is_running() -> None:
         (
             true("Complete", "CompletionsReached", "Reached expected number of succeeded pods"),
             "Ready",
-            {READY: "True"},
+            {ConditionType.READY: "True"},
             Event(
                 "Normal",
                 "JobSucceeded",
@@ -298,7 +298,7 @@ def test_a_job_the_job_controller_has_not_touched_yet_is_running() -> None:
         (
             true("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
             "Error",
-            {READY: "False", STALLED: "True"},
+            {ConditionType.READY: "False", ConditionType.STALLED: "True"},
             Event(
                 "Warning",
                 "JobFailed",
@@ -358,8 +358,8 @@ def test_timestamps_follow_kubernetes_condition_conventions() -> None:
     obj.status = running.status
     done_job = job("migrate-87phg", ours(1, template_hash(template)), [true("Complete", "R")])
     done = decide(obj, template, [done_job], t2)
-    assert by_type(done.status)[READY]["lastTransitionTime"] == t2_wire
-    assert by_type(done.status)[READY]["lastUpdateTime"] == t2_wire
+    assert by_type(done.status)[ConditionType.READY]["lastTransitionTime"] == t2_wire
+    assert by_type(done.status)[ConditionType.READY]["lastUpdateTime"] == t2_wire
 
 
 # --- requeues, finalizers, releases ------------------------------------------------------------
@@ -408,7 +408,7 @@ def test_deletion_blocked_says_why_and_is_rechecked() -> None:
     assert plan.requeue_after == 5.0
     assert plan.status is not None
     assert plan.status.current_job_name == "migrate-87phg"
-    ready = by_type(plan.status)[READY]
+    ready = by_type(plan.status)[ConditionType.READY]
     assert (ready["status"], ready["reason"], ready["message"]) == (
         "Unknown",
         "DeletionBlocked",
@@ -424,7 +424,10 @@ def test_deleting_keeps_naming_the_newest_job_and_is_rechecked() -> None:
     plan = decide(obj, template, [job("migrate-87phg", ours(1, "h"))], T0)
     assert plan.status is not None
     assert (plan.status.state, plan.status.current_job_name) == ("Deleting", "migrate-87phg")
-    assert by_type(plan.status)[READY]["message"] == "waiting for deletion of dependent jobs"
+    assert (
+        by_type(plan.status)[ConditionType.READY]["message"]
+        == "waiting for deletion of dependent jobs"
+    )
     assert plan.requeue_after == 5.0
 
 
@@ -437,8 +440,8 @@ def rejected_at(when: str, generation: int = 1) -> dict[str, Any]:
         "observedGeneration": generation,
         "state": "Error",
         "conditions": [
-            {"type": READY, "status": "False", **rejection},
-            {"type": STALLED, "status": "True", **rejection},
+            {"type": ConditionType.READY, "status": "False", **rejection},
+            {"type": ConditionType.STALLED, "status": "True", **rejection},
         ],
     }
 
@@ -471,8 +474,8 @@ def test_a_failed_job_is_not_a_rejection_and_causes_no_backoff() -> None:
             "observedGeneration": 1,
             "state": "Error",
             "conditions": [
-                {"type": READY, "status": "False", **failed},
-                {"type": STALLED, "status": "True", **failed},
+                {"type": ConditionType.READY, "status": "False", **failed},
+                {"type": ConditionType.STALLED, "status": "True", **failed},
             ],
         }
     )

@@ -23,10 +23,10 @@ import yaml
 from reactivejob.config_cache import TRIGGERS_OFF
 from reactivejob.config_refs import ConfigView, config_view, references
 from reactivejob.history import stamp
-from reactivejob.naming import FINALIZER
 from reactivejob.reconcile import Plan, decide
 from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
+from reactivejob_api.vocabulary import FINALIZER
 from testbed import binaries
 from testbed.versions import ARGOCD_HEALTH
 from tests.samples import API_VERSION

@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
-from reactivejob.naming import (
+from reactivejob.naming import job_name, template_hash
+from reactivejob.reconcile import REJECTED, REJECTED_RETRY, decide
+from reactivejob_api import ReactiveJob
+from reactivejob_api.models import Job
+from reactivejob_api.vocabulary import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
     ANNOTATION_RUN,
@@ -15,13 +19,8 @@ from reactivejob.naming import (
     FINALIZER,
     LABEL_CONTROLLER_NAME,
     LABEL_CONTROLLER_UID,
-    job_name,
-    template_hash,
+    ConditionType,
 )
-from reactivejob.reconcile import REJECTED, REJECTED_RETRY, decide
-from reactivejob.status import RECONCILING, STALLED
-from reactivejob_api import ReactiveJob
-from reactivejob_api.models import Job
 from tests.samples import reactive_job, simple_template
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.UTC)
@@ -84,7 +83,7 @@ def test_a_new_reactive_job_gets_a_finalizer_and_a_job() -> None:
     assert plan.status.state == "Processing"
     assert plan.status.observed_generation == 1
     assert plan.status.current_job_name == meta.name
-    assert conditions(plan) == {"Ready": "Unknown", RECONCILING: "True"}
+    assert conditions(plan) == {"Ready": "Unknown", ConditionType.RECONCILING: "True"}
     assert [e.reason for e in plan.events] == ["JobCreated"]
 
 
@@ -104,9 +103,15 @@ def test_template_labels_annotations_and_finalizers_are_kept() -> None:
 @pytest.mark.parametrize(
     ("job_conditions", "state", "ready", "extra", "event"),
     [
-        ((), "Processing", "Unknown", {RECONCILING: "True"}, None),
+        ((), "Processing", "Unknown", {ConditionType.RECONCILING: "True"}, None),
         (("SuccessCriteriaMet", "Complete"), "Ready", "True", {}, "JobSucceeded"),
-        (("FailureTarget", "Failed"), "Error", "False", {STALLED: "True"}, "JobFailed"),
+        (
+            ("FailureTarget", "Failed"),
+            "Error",
+            "False",
+            {ConditionType.STALLED: "True"},
+            "JobFailed",
+        ),
     ],
 )
 def test_status_mirrors_the_newest_job(
@@ -214,7 +219,7 @@ def test_a_rejected_template_is_retried_with_backoff_not_in_a_loop() -> None:
                 "state": "Error",
                 "conditions": [
                     {
-                        "type": STALLED,
+                        "type": ConditionType.STALLED,
                         "status": "True",
                         "reason": REJECTED,
                         "message": "no containers",

@@ -6,7 +6,12 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from reactivejob.naming import (
+from reactivejob.naming import job_name, template_hash
+from reactivejob.reconcile import Plan, decide
+from reactivejob.runs import name_of
+from reactivejob_api import ReactiveJob, ReactiveJobRun
+from reactivejob_api.models import Job
+from reactivejob_api.vocabulary import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
     ANNOTATION_HELD,
@@ -14,14 +19,8 @@ from reactivejob.naming import (
     ANNOTATION_RUN,
     ANNOTATION_RUN_CAUSE,
     FINALIZER,
-    job_name,
-    template_hash,
+    ConditionType,
 )
-from reactivejob.reconcile import Plan, decide
-from reactivejob.runs import name_of
-from reactivejob.status import SUSPENDED
-from reactivejob_api import ReactiveJob, ReactiveJobRun
-from reactivejob_api.models import Job
 from tests.samples import reactive_job, simple_template
 
 NOW = datetime.datetime(2026, 12, 1, 12, 0, 0, tzinfo=datetime.UTC)
@@ -226,7 +225,7 @@ def test_suspend_records_a_change_and_creates_nothing() -> None:
     old = job("migrate-old", 1, OLD, state="Complete")
     plan = decide(rj(spec={"suspend": True}), TEMPLATE, [old], NOW)
     assert plan.create is None
-    assert conditions(plan) == {"Ready": "False", SUSPENDED: "True"}  # never Stalled
+    assert conditions(plan) == {"Ready": "False", ConditionType.SUSPENDED: "True"}  # never Stalled
     assert plan.status is not None and plan.status.state == "Suspended"
     assert plan.status.observed_generation == 2
     resumed = decide(rj(3, spec={"suspend": False}), TEMPLATE, [old], NOW)
@@ -237,7 +236,11 @@ def test_suspend_leaves_a_running_job_alone_and_reports_it() -> None:
     running = job("migrate-new", 2, state="running")
     plan = decide(rj(spec={"suspend": True}), TEMPLATE, [running], NOW)
     assert plan.create is None and plan.delete == () and plan.prune == ()
-    assert conditions(plan) == {"Ready": "Unknown", "Reconciling": "True", SUSPENDED: "True"}
+    assert conditions(plan) == {
+        "Ready": "Unknown",
+        "Reconciling": "True",
+        ConditionType.SUSPENDED: "True",
+    }
 
 
 def test_suspend_holds_a_held_job_even_when_it_could_start() -> None:

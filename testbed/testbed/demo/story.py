@@ -22,9 +22,9 @@ from typing import Any
 import yaml
 
 import reactivejob_cli
-from reactivejob.naming import ANNOTATION_RERUN, LABEL_CONTROLLER_UID
 from reactivejob_api import Connection, ReactiveJob, ReactiveJobClient
 from reactivejob_api.client import JobClient
+from reactivejob_api.vocabulary import ANNOTATION_RERUN, LABEL_CONTROLLER_UID
 from testbed.cli import exit_on_sigterm
 from testbed.clients import api_client
 from testbed.cluster import ControlPlane
