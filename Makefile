@@ -83,8 +83,8 @@ bench: dev binaries
 soak: dev binaries
 	$(BIN)/python benchmarks/soak.py --minutes 10
 
-# Mutants of reconcile.py, status.py, naming.py, desired.py against tests/unit (pyproject's
-# [tool.mutmut]); a survivor is a behaviour no unit test pins down.
+# Mutants of every module of reactivejob/core/ against tests/unit (pyproject's [tool.mutmut]);
+# a survivor is a behaviour no unit test pins down.
 mutate: dev
 	$(BIN)/pip install --quiet -e ./testbed -e ".[dev,mutate]"
 	rm -rf mutants

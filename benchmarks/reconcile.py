@@ -41,7 +41,7 @@ from typing import Any
 
 from kubernetes import client
 
-from reactivejob.desired import desired_job
+from reactivejob.core.desired import desired_job
 from reactivejob_api import Connection, ReactiveJob, ReactiveJobClient
 from reactivejob_api.client import JobClient
 from testbed import ControlPlane, api_client

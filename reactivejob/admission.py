@@ -13,13 +13,12 @@ from typing import Any
 
 import kopf
 
+from reactivejob.core.desired import desired_job
+from reactivejob.core.naming import template_hash
+from reactivejob.core.runs import rerun_token_problem
 from reactivejob_api import AlreadyExists, ApiError, ReactiveJob
 from reactivejob_api.aio import AsyncJobClient
 from reactivejob_api.vocabulary import ANNOTATION_RERUN
-
-from .desired import desired_job
-from .naming import template_hash
-from .runs import rerun_token_problem
 
 # The Go operator's path, so existing ValidatingWebhookConfigurations keep working.
 WEBHOOK_ID = "validate-batch-cs-sap-com-v1alpha1-reactivejob"

@@ -18,15 +18,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reactivejob.core.config_refs import Reference, references
+from reactivejob.core.naming import canonical_json, digest_of
 from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import LABEL_CONTROLLER_NAME
 
 from .clients import ApiClients
 from .config_cache import ConfigCache
-from .config_refs import Reference, references
 from .informer import PAGE_SIZE, WATCH_TIMEOUT, Informer, Key
-from .naming import canonical_json, digest_of
 
 log = logging.getLogger("reactivejob")
 

@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from reactivejob.core.config_refs import (
+    CONFIG_MAP,
+    SECRET,
+    ConfigView,
+    Reference,
+    config_view,
+    data_digest,
+)
 from reactivejob_api import Forbidden
 
 from .clients import ApiClients
-from .config_refs import CONFIG_MAP, SECRET, ConfigView, Reference, config_view, data_digest
 from .informer import PAGE_SIZE, WATCH_TIMEOUT, Informer, Key
 
 TRIGGERS_OFF = (

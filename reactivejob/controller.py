@@ -21,6 +21,10 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from reactivejob.core.config_refs import ConfigView
+from reactivejob.core.decide import REJECTED, REJECTED_RETRY, Event, Plan, decide, release_orphans
+from reactivejob.core.runs import RunControl, rerun_of
+from reactivejob.core.status import Outcome, build_status, same_status
 from reactivejob_api import AlreadyExists, Forbidden, Invalid, NotFound, ReactiveJob
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import ANNOTATION_HELD, FINALIZER, LABEL_CONTROLLER_UID, State
@@ -28,13 +32,9 @@ from reactivejob_api.vocabulary import ANNOTATION_HELD, FINALIZER, LABEL_CONTROL
 from .cache import Cache, CachedReactiveJob, reactive_job_entry
 from .clients import ApiClients
 from .config_cache import TRIGGERS_OFF
-from .config_refs import ConfigView
 from .events import EventRecorder
 from .informer import Key
 from .metrics import JOBS_CREATED, RUNS_FINISHED
-from .reconcile import REJECTED, REJECTED_RETRY, Event, Plan, decide, release_orphans
-from .runs import RunControl, rerun_of
-from .status import Outcome, build_status, same_status
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from reactivejob.core.decide import Event as Happening
 from reactivejob_api import API_VERSION, KIND, ApiError, NotFound, ReactiveJob
 from reactivejob_api.aio import AsyncEventClient
 from reactivejob_api.models import Event
 
 from .metrics import EVENTS_DROPPED
-from .reconcile import Event as Happening
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reactivejob.naming import template_hash
+from reactivejob.core.naming import template_hash
 from reactivejob_api.vocabulary import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,

@@ -14,7 +14,7 @@ from typing import Any
 
 from kubernetes import client
 
-from reactivejob.naming import job_name
+from reactivejob.core.naming import job_name
 from reactivejob_api import ApiError, Connection, ReactiveJobClient
 from reactivejob_api.vocabulary import (
     ANNOTATION_GENERATION,

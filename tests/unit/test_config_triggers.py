@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reactivejob.config_refs import (
+from reactivejob.core.config_refs import (
     ABSENT,
     CONFIG_MAP,
     SECRET,
@@ -16,8 +16,8 @@ from reactivejob.config_refs import (
     data_digest,
     references,
 )
-from reactivejob.naming import job_name
-from reactivejob.reconcile import decide
+from reactivejob.core.decide import decide
+from reactivejob.core.naming import job_name
 from reactivejob_api.vocabulary import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN, ANNOTATION_RUN_CAUSE
 from tests.unit.test_run_control import DIGEST, NOW, OLD, TEMPLATE, UID, annotations_of, created
 from tests.unit.test_run_control import job as make_job

@@ -10,16 +10,9 @@ from typing import Any
 
 import pytest
 
-from reactivejob.naming import job_name, template_hash
-from reactivejob.reconcile import (
-    REJECTED,
-    REJECTED_RETRY,
-    Event,
-    Plan,
-    decide,
-    release_orphans,
-)
-from reactivejob.status import same_status
+from reactivejob.core.decide import REJECTED, REJECTED_RETRY, Event, Plan, decide, release_orphans
+from reactivejob.core.naming import job_name, template_hash
+from reactivejob.core.status import same_status
 from reactivejob_api import ReactiveJob, ReactiveJobStatus
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import (

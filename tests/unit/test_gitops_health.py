@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from reactivejob.config_cache import TRIGGERS_OFF
-from reactivejob.config_refs import ConfigView, config_view, references
-from reactivejob.history import stamp
-from reactivejob.reconcile import Plan, decide
+from reactivejob.core.config_refs import ConfigView, config_view, references
+from reactivejob.core.decide import Plan, decide
+from reactivejob.core.history import stamp
 from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import FINALIZER

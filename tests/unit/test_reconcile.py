@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from reactivejob.naming import job_name, template_hash
-from reactivejob.reconcile import REJECTED, REJECTED_RETRY, decide
+from reactivejob.core.decide import REJECTED, REJECTED_RETRY, decide
+from reactivejob.core.naming import job_name, template_hash
 from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import (

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from reactivejob.naming import job_name, template_hash
-from reactivejob.reconcile import Plan, decide
-from reactivejob.runs import name_of
+from reactivejob.core.decide import Plan, decide
+from reactivejob.core.naming import job_name, template_hash
+from reactivejob.core.runs import name_of
 from reactivejob_api import ReactiveJob, ReactiveJobRun
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import (

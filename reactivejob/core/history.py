@@ -20,14 +20,7 @@ from reactivejob_api.vocabulary import (
     RunResult,
 )
 
-from .runs import (
-    finish_time,
-    generation_of,
-    is_held,
-    name_of,
-    rerun_of,
-    result_of,
-)
+from .runs import finish_time, generation_of, is_held, name_of, rerun_of, result_of
 
 MAX_HISTORY = 10
 
