@@ -18,12 +18,12 @@ from typing import Any, cast
 
 import kopf
 
+from reactivejob.engine.elector import LeaderElection
+from reactivejob.engine.manager import DEFAULT_WORKERS, Options, Runtime, WebhookOptions
 from reactivejob_api import Connection
 
-from .leader import LeaderElection
 from .operator import build_registry, configure
 from .probes import parse_address
-from .runtime import DEFAULT_WORKERS, Options, Runtime, WebhookOptions
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

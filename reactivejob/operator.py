@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import kopf
 
+from reactivejob.engine.informer import BACKOFF_CAP, BACKOFF_START
+from reactivejob.engine.manager import Runtime, WebhookOptions
 from reactivejob_api import GROUP, PLURAL, VERSION, Connection
 from typedkube.aio import session_for
 
 from .admission import WEBHOOK_ID, check
-from .informer import BACKOFF_CAP, BACKOFF_START
-from .runtime import Runtime, WebhookOptions
 from .webhook_server import ReloadingWebhookServer
 
 log = logging.getLogger("reactivejob")

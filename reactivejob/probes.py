@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp.web
 
-from .metrics import exposition
+from reactivejob.engine.metrics import exposition
 
 Check = Callable[[], Awaitable[bool]]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
-from reactivejob.leader import LeaderElection
+from reactivejob.engine.elector import LeaderElection
 from reactivejob_api import GROUP, PLURAL
 
 # (apiGroup, resource, verb, resourceName); "" as resourceName: any name.

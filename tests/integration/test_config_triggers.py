@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reactivejob.config_cache import TRIGGERS_OFF
+from reactivejob.engine.config_cache import TRIGGERS_OFF
 from reactivejob_api.vocabulary import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN_CAUSE
 from testbed import ControlPlane
 from testbed.harness import COMPLETE, OUTCOME_ANNOTATION, OperatorProcess

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Coroutine
 from typing import Any
 
-from reactivejob.workqueue import Backoff, WorkQueue
+from reactivejob.engine.workqueue import Backoff, WorkQueue
 
 TIMEOUT = 10.0
 

@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from reactivejob import cli
-from reactivejob.controller import Controller
+from reactivejob.engine.executor import Controller
 from reactivejob_api.models import Job
 
 from .operator_process import PAUSE_ENV

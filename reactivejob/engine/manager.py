@@ -14,17 +14,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reactivejob.probes import ProbeServers
 from reactivejob_api import Connection
 
 from .cache import Cache
 from .clients import ApiClients
 from .config_cache import ConfigCache
-from .controller import Controller
+from .elector import LeaderElection, LeaderElector
 from .events import EventRecorder
+from .executor import Controller
 from .informer import Key
-from .leader import LeaderElection, LeaderElector
 from .metrics import LEADER, RECONCILE_DURATION, RECONCILES
-from .probes import ProbeServers
 from .workqueue import WorkQueue
 
 log = logging.getLogger("reactivejob")
