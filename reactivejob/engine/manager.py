@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reactivejob.probes import ProbeServers
+from reactivejob.serve.probes import ProbeServers
 from reactivejob_api import Connection
 
 from .cache import Cache

@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from reactivejob.admission import WEBHOOK_ID
+from reactivejob.serve.admission import WEBHOOK_ID
 from reactivejob_api import GROUP, PLURAL, VERSION
 from reactivejob_api.vocabulary import ANNOTATION_RERUN
 from testbed import ControlPlane

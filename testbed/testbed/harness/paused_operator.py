@@ -20,8 +20,8 @@ import os
 import sys
 from typing import Any
 
-from reactivejob import cli
 from reactivejob.engine.executor import Controller
+from reactivejob.serve import cli
 from reactivejob_api.models import Job
 
 from .operator_process import PAUSE_ENV

@@ -22,7 +22,7 @@ from reactivejob.engine.elector import LeaderElection
 from reactivejob.engine.manager import DEFAULT_WORKERS, Options, Runtime, WebhookOptions
 from reactivejob_api import Connection
 
-from .operator import build_registry, configure
+from .kopf_adapter import build_registry, configure
 from .probes import parse_address
 
 
