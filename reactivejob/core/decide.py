@@ -30,13 +30,13 @@ from .config_refs import ConfigView
 from .desired import desired_job
 from .history import adopted_run, new_run, updated
 from .naming import GC_FINALIZERS, template_hash
+from .objects import annotations_of, meta, name_of
 from .runs import (
     RunControl,
     deleting,
     generation_of,
     is_held,
     may_run,
-    name_of,
     newest_first,
     next_run_number,
     pruned,
@@ -92,14 +92,13 @@ def decide(
     """What to do for ``reactive_job`` given its Jobs. ``template`` is its spec.jobTemplate as
     stored (None when only its hash, ``digest``, is known). ``config`` is what is known of the
     ConfigMaps and Secrets it references, when it opts in to config triggers."""
-    meta = reactive_job.metadata
-    assert meta is not None
+    own = meta(reactive_job)
     if digest is None:
         assert template is not None, "decide() needs the template or its hash"
         digest = template_hash(template)
     seen = Seen.of(reactive_job, jobs, digest, now, config)
-    if meta.deletion_timestamp:
-        return _deleting(seen, meta.finalizers or [])
+    if own.deletion_timestamp:
+        return _deleting(seen, own.finalizers or [])
     if config is not None and config.problem is not None:  # a run's identity cannot be known
         return _noticed(seen, Outcome(State.ERROR, CONFIG_UNAVAILABLE, config.problem), "Warning")
     newest = seen.ordered[0] if seen.ordered else None
@@ -145,13 +144,12 @@ class Seen:
         now: datetime.datetime,
         config: ConfigView | None,
     ) -> Seen:
-        assert reactive_job.metadata is not None
         control = RunControl.of(reactive_job)
         previous = reactive_job.status
         handled = previous.last_handled_rerun if previous else None
         return cls(
             reactive_job=reactive_job,
-            generation=reactive_job.metadata.generation or 0,
+            generation=meta(reactive_job).generation or 0,
             digest=digest,
             now=now,
             control=control,
@@ -164,7 +162,7 @@ class Seen:
 
     @functools.cached_property  # read by several steps of one decision: made once
     def protected(self) -> tuple[str, ...]:
-        return tuple(n for n, j in self.by_name.items() if FINALIZER in (_meta(j).finalizers or []))
+        return tuple(n for n, j in self.by_name.items() if FINALIZER in (meta(j).finalizers or []))
 
     @functools.cached_property
     def by_name(self) -> dict[str, Job]:
@@ -172,13 +170,12 @@ class Seen:
 
     @property
     def guard(self) -> bool:  # our finalizer is set before any Job exists: no orphans
-        assert self.reactive_job.metadata is not None
-        return FINALIZER not in (self.reactive_job.metadata.finalizers or [])
+        return FINALIZER not in (meta(self.reactive_job).finalizers or [])
 
     def is_current(self, job: Job) -> bool:
         """Made for this template (ours by hash; the Go operator's by the generation it was made
         for, then by the hash its run was recorded with), and for the pending rerun, if any."""
-        ours = (_meta(job).annotations or {}).get(ANNOTATION_HASH) == self.digest
+        ours = annotations_of(job).get(ANNOTATION_HASH) == self.digest
         recorded = any(
             e.job_name == name_of(job) and e.template_hash == self.digest for e in self.history
         )
@@ -192,7 +189,7 @@ class Seen:
     def config_of(self, job: Job) -> str | None:
         """The config hash a Job was made with: its annotation, else its run's record; None for
         a Job made before its ReactiveJob opted in (taken as made with today's config)."""
-        annotated = (_meta(job).annotations or {}).get(ANNOTATION_CONFIG_HASH)
+        annotated = annotations_of(job).get(ANNOTATION_CONFIG_HASH)
         if annotated is not None:
             return str(annotated)
         recorded = next((e for e in self.history if e.job_name == name_of(job)), None)
@@ -372,7 +369,7 @@ def _deleting(seen: Seen, finalizers: list[str]) -> Plan:
 def release_orphans(jobs: Sequence[Job]) -> Plan:
     """The ReactiveJob is gone (its finalizer was removed by hand): let go of the Jobs it left,
     so the garbage collector removes them through their owner reference."""
-    return Plan(release=tuple(name_of(j) for j in jobs if FINALIZER in (_meta(j).finalizers or [])))
+    return Plan(release=tuple(name_of(j) for j in jobs if FINALIZER in (meta(j).finalizers or [])))
 
 
 def rejection_backoff(
@@ -397,7 +394,7 @@ def _cause(seen: Seen, newest: Job | None) -> str:
     """Why a new run is made, judged against the last run (a Job, or only its record)."""
     last = seen.history[0] if seen.history else None
     if newest is not None:
-        last_template: str | None = (_meta(newest).annotations or {}).get(ANNOTATION_HASH)
+        last_template: str | None = annotations_of(newest).get(ANNOTATION_HASH)
         last_config = seen.config_of(newest)
     else:
         last_template = last.template_hash if last else None
@@ -444,8 +441,3 @@ def _finish_events(previous: ReactiveJobStatus | None, outcome: Outcome) -> tupl
     return (
         Event(kind, verb, f"Job {outcome.current_job_name}: {outcome.reason}: {outcome.message}"),
     )
-
-
-def _meta(job: Job) -> Any:
-    assert job.metadata is not None
-    return job.metadata

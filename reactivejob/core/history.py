@@ -20,26 +20,23 @@ from reactivejob_api.vocabulary import (
     RunResult,
 )
 
-from .runs import finish_time, generation_of, is_held, name_of, rerun_of, result_of
+from .objects import JobState, annotations_of, name_of, stamp
+from .runs import generation_of, is_held, rerun_of, result_of
 
 MAX_HISTORY = 10
 
 
-def stamp(now: datetime.datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def new_run(job: Job, cause: str, now: datetime.datetime) -> ReactiveJobRun:
     """The entry for a Job the operator creates (or finds made but not yet recorded)."""
-    annotations = (job.metadata.annotations if job.metadata else None) or {}
+    noted = annotations_of(job)
     waiting = is_held(job) or bool(job.spec and job.spec.suspend)
     return ReactiveJobRun(
         job_name=name_of(job),
         generation=generation_of(job),
-        template_hash=annotations.get(ANNOTATION_HASH, ""),
-        cause=annotations.get(ANNOTATION_RUN_CAUSE, cause),
+        template_hash=noted.get(ANNOTATION_HASH, ""),
+        cause=noted.get(ANNOTATION_RUN_CAUSE, cause),
         rerun=rerun_of(job),
-        config_hash=annotations.get(ANNOTATION_CONFIG_HASH),
+        config_hash=noted.get(ANNOTATION_CONFIG_HASH),
         start_time=None if waiting else stamp(now),
         result=RunResult.WAITING if waiting else RunResult.RUNNING,
     )
@@ -49,9 +46,9 @@ def adopted_run(job: Job, digest: str, now: datetime.datetime) -> ReactiveJobRun
     """The entry for the current Job when the history lacks it: ours, made just before a crash
     (its annotations say why), or one made before run control (by the Go operator, or by us
     before this version), recorded with the hash of the template it is current for."""
-    annotations = (job.metadata.annotations if job.metadata else None) or {}
-    if ANNOTATION_RUN_CAUSE in annotations:
-        return new_run(job, annotations[ANNOTATION_RUN_CAUSE], now)
+    noted = annotations_of(job)
+    if ANNOTATION_RUN_CAUSE in noted:
+        return new_run(job, noted[ANNOTATION_RUN_CAUSE], now)
     cause = RunCause.CREATED if generation_of(job) <= 1 else RunCause.TEMPLATE_CHANGED
     entry = new_run(job, cause, now)
     return entry.model_copy(update={"template_hash": digest, "start_time": _started(job)})
@@ -91,7 +88,8 @@ def _brought_up_to_date(
     if result not in (RunResult.CANCELLED, RunResult.WAITING) and not entry.start_time:
         update["start_time"] = (_started(job) if job is not None else None) or stamp(now)
     if result not in (RunResult.RUNNING, RunResult.WAITING):
-        update["completion_time"] = (finish_time(job) if job is not None else None) or stamp(now)
+        finished = JobState.of(job).finished_at if job is not None else None
+        update["completion_time"] = finished or stamp(now)
     return entry.model_copy(update=update)
 
 

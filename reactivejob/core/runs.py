@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
@@ -23,6 +22,7 @@ from reactivejob_api.vocabulary import (
 )
 
 from .naming import RERUN_TOKEN_MAX
+from .objects import JobState, annotations_of, meta, name_of
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,7 @@ class RunControl:
     @classmethod
     def of(cls, reactive_job: ReactiveJob) -> RunControl:
         spec = reactive_job.spec
-        annotations = (reactive_job.metadata.annotations if reactive_job.metadata else None) or {}
-        token = annotations.get(ANNOTATION_RERUN) or None
+        token = annotations_of(reactive_job).get(ANNOTATION_RERUN) or None
         invalid = rerun_token_problem(token)
         return cls(
             policy=(spec.concurrency_policy if spec else None) or ConcurrencyPolicy.ALLOW,
@@ -72,7 +71,7 @@ def newest_first(jobs: Sequence[Job]) -> list[Job]:
         key=lambda job: (
             run_number_of(job),
             generation_of(job),
-            str(_meta(job).creation_timestamp or ""),
+            str(meta(job).creation_timestamp or ""),
             name_of(job),
         ),
         reverse=True,
@@ -85,34 +84,19 @@ def next_run_number(jobs: Sequence[Job]) -> int:
 
 def run_number_of(job: Job) -> int:
     try:
-        return int((_meta(job).annotations or {}).get(ANNOTATION_RUN, ""))
+        return int(annotations_of(job).get(ANNOTATION_RUN, ""))
     except ValueError:
         return -1  # made before run numbers: older than any that has one
 
 
 def result_of(job: Job) -> RunResult | None:
     """Succeeded or Failed once the Job has finished, else None."""
-    for condition in (job.status.conditions if job.status else None) or []:
-        if condition.status == "True" and condition.type in ("Complete", "Failed"):
-            return RunResult.SUCCEEDED if condition.type == "Complete" else RunResult.FAILED
-    return None
-
-
-def finish_time(job: Job) -> str | None:
-    status = job.status
-    if status is None:
-        return None
-    if status.completion_time:
-        return str(status.completion_time)
-    for condition in status.conditions or []:
-        if condition.status == "True" and condition.type in ("Complete", "Failed"):
-            return str(condition.last_transition_time) if condition.last_transition_time else None
-    return None
+    return JobState.of(job).result
 
 
 def is_held(job: Job) -> bool:
     """Created suspended by the operator and not resumed yet."""
-    return bool(job.spec and job.spec.suspend) and ANNOTATION_HELD in (_meta(job).annotations or {})
+    return bool(job.spec and job.spec.suspend) and ANNOTATION_HELD in annotations_of(job)
 
 
 def may_run(job: Job) -> bool:
@@ -126,7 +110,7 @@ def may_run(job: Job) -> bool:
 
 
 def deleting(job: Job) -> bool:
-    return _meta(job).deletion_timestamp is not None
+    return meta(job).deletion_timestamp is not None
 
 
 def pruned(ordered: Sequence[Job], control: RunControl) -> tuple[str, ...]:
@@ -154,21 +138,12 @@ def beyond_history_limits(finished: Sequence[Job], control: RunControl) -> list[
 
 
 def rerun_of(job: Job) -> str | None:
-    return (_meta(job).annotations or {}).get(ANNOTATION_RERUN)
+    return annotations_of(job).get(ANNOTATION_RERUN)
 
 
 def generation_of(job: Job) -> int:
     """The Go operator's sort key; a missing or garbled annotation sorts oldest."""
     try:
-        return int((_meta(job).annotations or {}).get(ANNOTATION_GENERATION, ""))
+        return int(annotations_of(job).get(ANNOTATION_GENERATION, ""))
     except ValueError:
         return -1
-
-
-def name_of(job: Job) -> str:
-    return str(_meta(job).name)
-
-
-def _meta(job: Job) -> Any:
-    assert job.metadata is not None
-    return job.metadata

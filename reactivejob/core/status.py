@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from reactivejob_api import ReactiveJobCondition, ReactiveJobRun, ReactiveJobStatus
 from reactivejob_api.models import Job
-from reactivejob_api.vocabulary import ConditionType, State
+from reactivejob_api.vocabulary import ConditionType, RunResult, State
+
+from .objects import JobState, name_of, stamp
 
 SUSPENDED_MESSAGE = "spec.suspend is true: no new Job is made; a held change runs on resume"
 
@@ -26,18 +28,11 @@ class Outcome:
 
 def job_outcome(job: Job) -> Outcome:
     """The newest Job's state: finished (by its own condition) or still running."""
-    name = job.metadata.name if job.metadata else None
-    for condition in (job.status.conditions if job.status else None) or []:
-        if condition.status != "True":
-            continue
-        if condition.type == "Failed":
-            return Outcome(
-                State.ERROR, condition.reason or "JobFailed", condition.message or "", name
-            )
-        if condition.type == "Complete":
-            return Outcome(
-                State.READY, condition.reason or "JobComplete", condition.message or "", name
-            )
+    name, state = name_of(job), JobState.of(job)
+    if state.result is RunResult.FAILED:
+        return Outcome(State.ERROR, state.reason or "JobFailed", state.message, name)
+    if state.result is RunResult.SUCCEEDED:
+        return Outcome(State.READY, state.reason or "JobComplete", state.message, name)
     return Outcome(State.PROCESSING, "JobRunning", f"waiting for job {name} to complete", name)
 
 
@@ -103,7 +98,7 @@ def _condition(
     message: str,
     now: datetime.datetime,
 ) -> ReactiveJobCondition:
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = stamp(now)
     unchanged = old is not None and (old.status, old.reason, old.message) == (
         status,
         reason,
@@ -115,10 +110,8 @@ def _condition(
         status=status,
         reason=reason,
         message=message,
-        last_transition_time=stamp
-        if transitioned
-        else (old.last_transition_time if old else stamp),
-        last_update_time=(old.last_update_time if unchanged and old else stamp),
+        last_transition_time=at if transitioned else (old.last_transition_time if old else at),
+        last_update_time=(old.last_update_time if unchanged and old else at),
     )
 
 

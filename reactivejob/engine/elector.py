@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reactivejob.core.objects import stamp
 from reactivejob_api import AlreadyExists, ApiError, Conflict, NotFound
 from reactivejob_api.aio import AsyncLeaseClient
 from reactivejob_api.models import Lease
@@ -35,10 +36,6 @@ class LeaderElection:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def _stamp(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -125,9 +122,9 @@ class LeaderElector:
             return False
         if not mine:
             spec.holder_identity = config.identity
-            spec.acquire_time = _stamp(now)
+            spec.acquire_time = stamp(now, micro=True)
             spec.lease_transitions = (spec.lease_transitions or 0) + 1
-        spec.renew_time = _stamp(now)
+        spec.renew_time = stamp(now, micro=True)
         spec.lease_duration_seconds = int(config.lease_duration)
         try:
             await self.leases.replace(lease)  # carries resourceVersion: a race loses with 409
@@ -143,8 +140,8 @@ class LeaderElector:
                 "spec": {
                     "holderIdentity": self.config.identity,
                     "leaseDurationSeconds": int(self.config.lease_duration),
-                    "acquireTime": _stamp(now),
-                    "renewTime": _stamp(now),
+                    "acquireTime": stamp(now, micro=True),
+                    "renewTime": stamp(now, micro=True),
                     "leaseTransitions": 0,
                 },
             }

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reactivejob.core.decide import Event as Happening
+from reactivejob.core.objects import stamp
 from reactivejob_api import API_VERSION, KIND, ApiError, NotFound, ReactiveJob
 from reactivejob_api.aio import AsyncEventClient
 from reactivejob_api.models import Event
@@ -95,7 +96,7 @@ class EventRecorder:
     async def _post(self, target: dict[str, Any], happening: Happening) -> None:
         note = happening.message[:_NOTE_LIMIT]
         key = (target["uid"], happening.type, happening.reason, note)
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = stamp(datetime.datetime.now(datetime.UTC), micro=True)
         series = self._series.get(key)
         if series is not None and time.monotonic() - series.started < _SERIES_WINDOW:
             count = series.count + 1

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from reactivejob.core.config_refs import ConfigView
 from reactivejob.core.decide import REJECTED, REJECTED_RETRY, Event, Plan, decide, release_orphans
+from reactivejob.core.objects import meta, name_of, uid_of
 from reactivejob.core.runs import RunControl, rerun_of
 from reactivejob.core.status import Outcome, build_status, same_status
 from reactivejob_api import AlreadyExists, Forbidden, Invalid, NotFound, ReactiveJob
@@ -89,13 +90,13 @@ class Controller:
         owned = self.cache.jobs_of_owner(key)
         if entry is None:
             self.expectations.forget(key)
-            await self._release(release_orphans(owned).release, {_name(j): j for j in owned})
+            await self._release(release_orphans(owned).release, {name_of(j): j for j in owned})
             return None
-        if not self.expectations.met(key, entry, {_name(j) for j in owned}):
+        if not self.expectations.met(key, entry, {name_of(j) for j in owned}):
             log.debug("%s/%s: waiting for the cache to show our last write", *key)
             return EXPECTATION_RECHECK
         reactive_job = entry.object
-        uid = _uid(reactive_job)
+        uid = uid_of(reactive_job)
         mine = [j for j in owned if _owner_uid(j) == uid]
         orphans = release_orphans([j for j in owned if _owner_uid(j) != uid]).release
         if log.isEnabledFor(logging.DEBUG):  # what a decision was based on, for tests and triage
@@ -113,10 +114,10 @@ class Controller:
                 return None
             entry = reactive_job_entry(raw, keep_template=True)
             reactive_job = entry.object
-            if _uid(reactive_job) != uid:
+            if uid_of(reactive_job) != uid:
                 return None  # replaced by a namesake: its own events bring it here
             plan = self._decide(entry, reactive_job, mine, now, config)
-        return await self._execute(key, reactive_job, plan, {_name(j): j for j in owned}, orphans)
+        return await self._execute(key, reactive_job, plan, {name_of(j): j for j in owned}, orphans)
 
     def _config(self, key: Key, entry: CachedReactiveJob) -> ConfigView | Literal[False] | None:
         """What is known of the ConfigMaps and Secrets it reads (False: it does not opt in);
@@ -167,11 +168,11 @@ class Controller:
         if plan.create is not None:
             if self._replaced_meanwhile(key, reactive_job, plan.create):
                 return None  # the change that replaced it has queued this key again
-            log.info("%s/%s: creating job %s", namespace, name, _name(plan.create))
-            refused = await self._create(plan.create, _uid(reactive_job))
+            log.info("%s/%s: creating job %s", namespace, name, name_of(plan.create))
+            refused = await self._create(plan.create, uid_of(reactive_job))
             if refused is not None:
                 return await self._rejected(key, reactive_job, refused)
-            self.expectations.created(key, _name(plan.create))
+            self.expectations.created(key, name_of(plan.create))
         await self._release((*plan.release, *orphans), jobs)
         if plan.release:
             log.info("%s/%s: released superseded jobs %s", namespace, name, ", ".join(plan.release))
@@ -204,7 +205,7 @@ class Controller:
         latest = self.cache.reactive_job(key)
         if latest is None:
             return False
-        decided_on = _meta_of(reactive_job).generation or 0
+        decided_on = meta(reactive_job).generation or 0
         requested = RunControl.of(latest.object).rerun
         replaced = _generation(latest) > decided_on or requested not in (
             rerun_of(job),
@@ -233,10 +234,9 @@ class Controller:
         except AlreadyExists:
             # Our own earlier attempt (the name is fixed by uid and generation) is fine;
             # anything else holding the name is a conflict a person must resolve.
-            existing = await self.clients.jobs.get(_name(job), _namespace(job))
-            labels = (existing.metadata.labels if existing.metadata else None) or {}
-            if labels.get(LABEL_CONTROLLER_UID) != uid:
-                return f"a Job named {_name(job)} exists and does not belong to this ReactiveJob"
+            existing = await self.clients.jobs.get(name_of(job), str(meta(job).namespace))
+            if _owner_uid(existing) != uid:
+                return f"a Job named {name_of(job)} exists and does not belong to this ReactiveJob"
         except (Invalid, Forbidden) as refused:
             return refused.message
         return None
@@ -309,34 +309,13 @@ def _pointer(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def _meta_of(reactive_job: ReactiveJob) -> Any:
-    assert reactive_job.metadata is not None
-    return reactive_job.metadata
-
-
 def _described(job: Job) -> str:
-    deleting = job.metadata is not None and job.metadata.deletion_timestamp is not None
-    return f"{_name(job)} (deleting)" if deleting else _name(job)
+    return f"{name_of(job)} (deleting)" if meta(job).deletion_timestamp else name_of(job)
 
 
 def _generation(entry: CachedReactiveJob) -> int:
     return entry.generation
 
 
-def _uid(reactive_job: ReactiveJob) -> str:
-    assert reactive_job.metadata is not None and reactive_job.metadata.uid is not None
-    return reactive_job.metadata.uid
-
-
 def _owner_uid(job: Job) -> str | None:
-    return ((job.metadata.labels if job.metadata else None) or {}).get(LABEL_CONTROLLER_UID)
-
-
-def _name(job: Job) -> str:
-    assert job.metadata is not None and job.metadata.name is not None
-    return job.metadata.name
-
-
-def _namespace(job: Job) -> str:
-    assert job.metadata is not None and job.metadata.namespace is not None
-    return job.metadata.namespace
+    return (meta(job).labels or {}).get(LABEL_CONTROLLER_UID)

@@ -22,7 +22,7 @@ import yaml
 
 from reactivejob.core.config_refs import ConfigView, config_view, references
 from reactivejob.core.decide import Plan, decide
-from reactivejob.core.history import stamp
+from reactivejob.core.objects import stamp
 from reactivejob.engine.config_cache import TRIGGERS_OFF
 from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job

@@ -8,7 +8,7 @@ from typing import Any
 
 from reactivejob.core.decide import Plan, decide
 from reactivejob.core.naming import job_name, template_hash
-from reactivejob.core.runs import name_of
+from reactivejob.core.objects import name_of
 from reactivejob_api import ReactiveJob, ReactiveJobRun
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import (

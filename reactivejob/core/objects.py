@@ -1,0 +1,61 @@
+"""Typed reads of the objects decisions are made from: metadata, a Job's state, and the one way
+a time is written on the wire."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from reactivejob_api import ReactiveJob
+from reactivejob_api.models import Job, ObjectMeta
+from reactivejob_api.vocabulary import RunResult
+
+
+def meta(obj: Job | ReactiveJob) -> ObjectMeta:
+    """Its metadata: every object the server sends has one, so a missing one is a bug."""
+    assert obj.metadata is not None, "an object without metadata"
+    return obj.metadata
+
+
+def annotations_of(obj: Job | ReactiveJob) -> dict[str, str]:
+    return meta(obj).annotations or {}
+
+
+def name_of(obj: Job | ReactiveJob) -> str:
+    return str(meta(obj).name)
+
+
+def uid_of(obj: Job | ReactiveJob) -> str:
+    return str(meta(obj).uid)
+
+
+def stamp(moment: datetime.datetime, *, micro: bool = False) -> str:
+    """RFC 3339 in UTC as the API server writes it: whole seconds for metav1.Time (conditions,
+    history), microseconds for metav1.MicroTime (Events, Leases)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What a Job's conditions say, read in this one place: its result once it has finished
+    (Complete or Failed is True), with that condition's reason and message, and when."""
+
+    result: RunResult | None
+    reason: str = ""
+    message: str = ""
+    finished_at: str | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> JobState:
+        status = job.status
+        for condition in (status.conditions if status else None) or []:
+            if condition.status == "True" and condition.type in ("Complete", "Failed"):
+                completed = status.completion_time if status else None
+                at = completed or condition.last_transition_time
+                return cls(
+                    RunResult.SUCCEEDED if condition.type == "Complete" else RunResult.FAILED,
+                    condition.reason or "",
+                    condition.message or "",
+                    str(at) if at else None,
+                )
+        return cls(None)
