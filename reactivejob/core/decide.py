@@ -42,7 +42,7 @@ from .runs import (
     pruned,
     rerun_of,
 )
-from .status import Outcome, RunRecord, build_status, job_outcome
+from .status import Outcome, RunRecord, build_status, job_outcome, same_status
 
 REQUEUE_RUNNING = 30.0  # safety net; Job watch events normally arrive first
 REQUEUE_DELETING = 5.0
@@ -75,6 +75,9 @@ class Plan:
     status: ReactiveJobStatus | None = None  # None: leave the status as it is
     events: tuple[Event, ...] = field(default=())
     requeue_after: float | None = None
+    # The newest run was seen to finish by this decision: said once per run (the metric
+    # runs_finished_total counts it), whatever the Event that tells it is called.
+    finished: RunResult | None = None
     # A Job must be made, but the cache kept only the template's hash: read the object and
     # decide again with its template.
     fetch_template: bool = False
@@ -88,10 +91,12 @@ def decide(
     *,
     digest: str | None = None,
     config: ConfigView | None = None,
+    refused: str | None = None,
 ) -> Plan:
     """What to do for ``reactive_job`` given its Jobs. ``template`` is its spec.jobTemplate as
     stored (None when only its hash, ``digest``, is known). ``config`` is what is known of the
-    ConfigMaps and Secrets it references, when it opts in to config triggers."""
+    ConfigMaps and Secrets it references, when it opts in to config triggers. ``refused`` is
+    the API server's answer when it refused the Job the last Plan created."""
     own = meta(reactive_job)
     if digest is None:
         assert template is not None, "decide() needs the template or its hash"
@@ -99,6 +104,8 @@ def decide(
     seen = Seen.of(reactive_job, jobs, digest, now, config)
     if own.deletion_timestamp:
         return _deleting(seen, own.finalizers or [])
+    if refused is not None:
+        return _rejected(seen, refused)
     if config is not None and config.problem is not None:  # a run's identity cannot be known
         return _noticed(seen, Outcome(State.ERROR, CONFIG_UNAVAILABLE, config.problem), "Warning")
     newest = seen.ordered[0] if seen.ordered else None
@@ -216,6 +223,7 @@ def _follow(seen: Seen, newest: Job) -> Plan:
     added = None if _recorded(seen, newest) else adopted_run(newest, seen.digest, seen.now)
     config = seen.config.hash if seen.config is not None else None
     adopt = config if config is not None and seen.config_of(newest) is None else None
+    finished = _finished(seen.previous, outcome)
     events = (
         [Event("Normal", "JobStarted", f"Started job {name}: no older job is active")]
         if resume
@@ -230,7 +238,8 @@ def _follow(seen: Seen, newest: Job) -> Plan:
         resume=resume,
         handled=seen.pending_rerun,
         adopt_config=(name, adopt) if adopt is not None else None,
-        events=(*events, *_finish_events(seen.previous, outcome)),
+        events=(*events, *_finish_events(outcome, finished)),
+        finished=finished,
     )
 
 
@@ -281,6 +290,7 @@ def _plan(
     handled: str | None = None,
     adopt_config: tuple[str, str] | None = None,
     events: Sequence[Event] = (),
+    finished: RunResult | None = None,
 ) -> Plan:
     """The Plan for a living ReactiveJob: the status with its history, and the events.
     ``adopt_config``: (job, config hash) to record for a Job made before the object opted in."""
@@ -303,7 +313,7 @@ def _plan(
     ]
     refused = seen.control.invalid_rerun
     warnings = [Event("Warning", "RerunRefused", refused)] if refused else []
-    finished = outcome.state in (State.READY, State.ERROR, State.SUSPENDED)
+    settled = outcome.state in (State.READY, State.ERROR, State.SUSPENDED)
     return Plan(
         add_finalizer=seen.guard,
         create=create,
@@ -313,7 +323,8 @@ def _plan(
         resume=resume,
         status=status,
         events=(*events, *replaced, *warnings),
-        requeue_after=None if finished else REQUEUE_RUNNING,
+        requeue_after=None if settled else REQUEUE_RUNNING,
+        finished=finished,
     )
 
 
@@ -364,6 +375,27 @@ def _deleting(seen: Seen, finalizers: list[str]) -> Plan:
         status=status(DELETING),
         requeue_after=REQUEUE_DELETING,
     )
+
+
+def _rejected(seen: Seen, message: str) -> Plan:
+    """The server refused the Job: say so (once, with an Event), and try again only after
+    REJECTED_RETRY or a change of the spec (see ``rejection_backoff``)."""
+    outcome = Outcome(State.ERROR, REJECTED, message)
+    status = build_status(seen.previous, seen.generation, outcome, seen.now)
+    fresh = not same_status(seen.previous, status)
+    events = (Event("Warning", REJECTED, message),) if fresh else ()
+    return Plan(status=status, events=events, requeue_after=REJECTED_RETRY)
+
+
+def still_current(decided_on: ReactiveJob, latest: ReactiveJob | None, job: Job) -> bool:
+    """Whether ``job``, decided on from ``decided_on``, is still wanted now that the cache holds
+    ``latest``: never make a Job for a run that a newer generation, or a newer rerun request,
+    has already replaced (that change queues the object again)."""
+    if latest is None:
+        return True
+    requested = RunControl.of(latest).rerun
+    newer = (meta(latest).generation or 0) > (meta(decided_on).generation or 0)
+    return not newer and requested in (rerun_of(job), RunControl.of(decided_on).rerun)
 
 
 def release_orphans(jobs: Sequence[Job]) -> Plan:
@@ -427,16 +459,22 @@ def _waiting(job: Job, blockers: Sequence[Job], policy: str) -> Outcome:
     return Outcome(State.PROCESSING, "WaitingForPreviousRun", message, name_of(job))
 
 
-def _finish_events(previous: ReactiveJobStatus | None, outcome: Outcome) -> tuple[Event, ...]:
-    """An event when the newest Job's outcome is new to the status (not on every reconcile)."""
+def _finished(previous: ReactiveJobStatus | None, outcome: Outcome) -> RunResult | None:
+    """The newest Job's result when it is new to the status (once, not on every reconcile)."""
     seen = previous is not None and (previous.state, previous.current_job_name) == (
         outcome.state.value,
         outcome.current_job_name,
     )
     if seen or outcome.state not in (State.READY, State.ERROR):
+        return None
+    return RunResult.SUCCEEDED if outcome.state is State.READY else RunResult.FAILED
+
+
+def _finish_events(outcome: Outcome, finished: RunResult | None) -> tuple[Event, ...]:
+    if finished is None:
         return ()
     kind, verb = (
-        ("Normal", "JobSucceeded") if outcome.state is State.READY else ("Warning", "JobFailed")
+        ("Normal", "JobSucceeded") if finished is RunResult.SUCCEEDED else ("Warning", "JobFailed")
     )
     return (
         Event(kind, verb, f"Job {outcome.current_job_name}: {outcome.reason}: {outcome.message}"),

@@ -19,16 +19,16 @@ import datetime
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from reactivejob.core.config_refs import ConfigView
-from reactivejob.core.decide import REJECTED, REJECTED_RETRY, Event, Plan, decide, release_orphans
+from reactivejob.core.decide import Plan, decide, release_orphans, still_current
 from reactivejob.core.objects import meta, name_of, uid_of
-from reactivejob.core.runs import RunControl, rerun_of
-from reactivejob.core.status import Outcome, build_status, same_status
+from reactivejob.core.status import same_status
 from reactivejob_api import AlreadyExists, Forbidden, Invalid, NotFound, ReactiveJob
 from reactivejob_api.models import Job
-from reactivejob_api.vocabulary import ANNOTATION_HELD, FINALIZER, LABEL_CONTROLLER_UID, State
+from reactivejob_api.vocabulary import ANNOTATION_HELD, FINALIZER, LABEL_CONTROLLER_UID
 
 from .cache import Cache, CachedReactiveJob, reactive_job_entry
 from .clients import ApiClients
@@ -39,7 +39,6 @@ from .metrics import JOBS_CREATED, RUNS_FINISHED
 
 log = logging.getLogger(__name__)
 
-_FINISHED = {"JobSucceeded": "Succeeded", "JobFailed": "Failed"}  # event reason -> result
 EXPECTATION_RECHECK = 5.0  # safety net: the watch event for our write normally comes first
 CONFIG_SYNC_RECHECK = 1.0  # an opted-in object waits this long for its config caches' list
 EXPECTATION_TIMEOUT = 30.0  # an expectation the cache never meets (object gone) is dropped
@@ -117,7 +116,13 @@ class Controller:
             if uid_of(reactive_job) != uid:
                 return None  # replaced by a namesake: its own events bring it here
             plan = self._decide(entry, reactive_job, mine, now, config)
-        return await self._execute(key, reactive_job, plan, {name_of(j): j for j in owned}, orphans)
+        jobs = {name_of(j): j for j in owned}
+        done = await self._execute(key, reactive_job, plan, jobs, orphans)
+        if isinstance(done, Refused):  # decide() says what a refusal means
+            plan = self._decide(entry, reactive_job, mine, now, config, refused=done.message)
+            done = await self._execute(key, reactive_job, plan, jobs, ())
+        assert not isinstance(done, Refused), "a Plan made after a refusal creates nothing"
+        return done
 
     def _config(self, key: Key, entry: CachedReactiveJob) -> ConfigView | Literal[False] | None:
         """What is known of the ConfigMaps and Secrets it reads (False: it does not opt in);
@@ -135,6 +140,8 @@ class Controller:
         jobs: Sequence[Job],
         now: datetime.datetime,
         config: ConfigView | Literal[False],
+        *,
+        refused: str | None = None,
     ) -> Plan:
         return decide(
             reactive_job,
@@ -143,6 +150,7 @@ class Controller:
             now,
             digest=entry.template_hash,
             config=config or None,
+            refused=refused,
         )
 
     async def _execute(
@@ -152,26 +160,28 @@ class Controller:
         plan: Plan,
         jobs: dict[str, Job],
         orphans: tuple[str, ...],
-    ) -> float | None:
-        meta = reactive_job.metadata
-        assert meta is not None and meta.name is not None and meta.namespace is not None
-        namespace, name = meta.namespace, meta.name
+    ) -> float | Refused | None:
+        own = meta(reactive_job)
+        namespace, name = str(own.namespace), str(own.name)
         if plan.add_finalizer:
             updated = await self._set_finalizers(
                 self.clients.reactive_jobs,
                 namespace,
                 name,
-                meta.finalizers,
-                [*(meta.finalizers or []), FINALIZER],
+                own.finalizers,
+                [*(own.finalizers or []), FINALIZER],
             )
             self.expectations.wrote(key, updated)
         if plan.create is not None:
-            if self._replaced_meanwhile(key, reactive_job, plan.create):
+            latest = self.cache.reactive_job(key)
+            if not still_current(reactive_job, latest.object if latest else None, plan.create):
+                log.debug("%s/%s: the run of generation %s was replaced meanwhile", *key,
+                          own.generation)  # fmt: skip
                 return None  # the change that replaced it has queued this key again
             log.info("%s/%s: creating job %s", namespace, name, name_of(plan.create))
             refused = await self._create(plan.create, uid_of(reactive_job))
             if refused is not None:
-                return await self._rejected(key, reactive_job, refused)
+                return Refused(refused)
             self.expectations.created(key, name_of(plan.create))
         await self._release((*plan.release, *orphans), jobs)
         if plan.release:
@@ -190,30 +200,14 @@ class Controller:
             await self._write_status(key, plan.status)
         for event in plan.events:
             self.recorder.record(reactive_job, event)
-            if event.reason in _FINISHED:  # decide() says so once per finished run
-                RUNS_FINISHED.labels(_FINISHED[event.reason]).inc()
+        if plan.finished is not None:
+            RUNS_FINISHED.labels(plan.finished).inc()
         if plan.remove_finalizer:
-            remaining = [f for f in meta.finalizers or [] if f != FINALIZER]
+            remaining = [f for f in own.finalizers or [] if f != FINALIZER]
             await self._set_finalizers(
-                self.clients.reactive_jobs, namespace, name, meta.finalizers, remaining
+                self.clients.reactive_jobs, namespace, name, own.finalizers, remaining
             )
         return plan.requeue_after
-
-    def _replaced_meanwhile(self, key: Key, reactive_job: ReactiveJob, job: Job) -> bool:
-        """The cache already holds a newer generation, or a newer rerun request, than the Job
-        was decided on: never make a Job for a run that is already replaced."""
-        latest = self.cache.reactive_job(key)
-        if latest is None:
-            return False
-        decided_on = meta(reactive_job).generation or 0
-        requested = RunControl.of(latest.object).rerun
-        replaced = _generation(latest) > decided_on or requested not in (
-            rerun_of(job),
-            RunControl.of(reactive_job).rerun,
-        )
-        if replaced:
-            log.debug("%s/%s: the run of generation %s was replaced meanwhile", *key, decided_on)
-        return replaced
 
     async def _resume(self, namespace: str, name: str) -> None:
         """Unsuspend a held Job and drop its mark, only if it is still suspended (a JSON-patch
@@ -241,17 +235,6 @@ class Controller:
             return refused.message
         return None
 
-    async def _rejected(self, key: Key, reactive_job: ReactiveJob, message: str) -> float:
-        meta = reactive_job.metadata
-        assert meta is not None
-        outcome = Outcome(State.ERROR, REJECTED, message)
-        now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        status = build_status(reactive_job.status, meta.generation or 0, outcome, now)
-        if not same_status(reactive_job.status, status):
-            await self._write_status(key, status)
-            self.recorder.record(reactive_job, Event("Warning", REJECTED, message))
-        return REJECTED_RETRY
-
     async def _write_status(self, key: Key, status: Any) -> None:
         latest = self.cache.reactive_job(key)
         written = latest.observed_generation if latest is not None else -1
@@ -267,12 +250,10 @@ class Controller:
 
     async def _release(self, names: Sequence[str], jobs: dict[str, Job]) -> None:
         for job_name in names:
-            job = jobs[job_name]
-            meta = job.metadata
-            assert meta is not None and meta.namespace is not None
-            remaining = [f for f in meta.finalizers or [] if f != FINALIZER]
+            held = meta(jobs[job_name])
+            remaining = [f for f in held.finalizers or [] if f != FINALIZER]
             await self._set_finalizers(
-                self.clients.jobs, meta.namespace, job_name, meta.finalizers, remaining
+                self.clients.jobs, str(held.namespace), job_name, held.finalizers, remaining
             )
 
     @staticmethod
@@ -298,6 +279,13 @@ class Controller:
             raise FinalizersChanged(f"finalizers of {name} changed meanwhile") from error
         version: str | None = updated["metadata"].get("resourceVersion")
         return version
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The API server refused the Job a Plan created, in these words."""
+
+    message: str
 
 
 class FinalizersChanged(RuntimeError):

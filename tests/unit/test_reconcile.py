@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reactivejob.core.decide import REJECTED, REJECTED_RETRY, decide
+from reactivejob.core.decide import REJECTED, REJECTED_RETRY, decide, still_current
 from reactivejob.core.naming import job_name, template_hash
 from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
@@ -247,3 +247,50 @@ def test_hash_is_canonical_and_names_are_deterministic_and_short() -> None:
     assert len(long) <= 63
     assert long[-6] == "-"
     assert long[-7] not in "-."
+
+
+def test_a_refused_create_is_a_rejection_said_once_and_retried_later() -> None:
+    obj, template = rj()
+    plan = decide(obj, template, [], NOW, refused="spec.template: Invalid value")
+    assert plan.create is None and not plan.add_finalizer
+    assert plan.status is not None and plan.status.state == "Error"
+    assert conditions(plan) == {"Ready": "False", ConditionType.STALLED: "True"}
+    assert [(e.type, e.reason, e.message) for e in plan.events] == [
+        ("Warning", REJECTED, "spec.template: Invalid value")
+    ]
+    assert plan.requeue_after == REJECTED_RETRY
+    obj.status = plan.status  # written; the same refusal again changes nothing, says nothing
+    again = decide(obj, template, [], NOW, refused="spec.template: Invalid value")
+    assert again.events == () and again.status == plan.status
+
+
+@pytest.mark.parametrize(
+    ("latest_generation", "latest_rerun", "wanted"),
+    [(1, None, True), (2, None, False), (1, "again", False)],
+)
+def test_a_job_is_made_only_while_its_run_is_still_current(
+    latest_generation: int, latest_rerun: str | None, wanted: bool
+) -> None:
+    decided_on, template = rj()
+    plan = decide(decided_on, template, [], NOW)
+    assert plan.create is not None
+    annotations = {"batch.cs.sap.com/rerun": latest_rerun} if latest_rerun else {}
+    latest, _ = rj(generation=latest_generation, annotations=annotations)
+    assert still_current(decided_on, latest, plan.create) is wanted
+    assert still_current(decided_on, None, plan.create)  # gone: its deletion decides
+
+
+@pytest.mark.parametrize(
+    ("finished", "result", "reason"),
+    [("Complete", "Succeeded", "JobSucceeded"), ("Failed", "Failed", "JobFailed")],
+)
+def test_a_finished_run_is_a_field_of_the_plan_once(
+    finished: str, result: str, reason: str
+) -> None:
+    obj, template = rj()
+    done = job(job_name("migrate", UID, 1), 1, template_hash(template), finished)
+    plan = decide(obj, template, [done], NOW)
+    assert plan.finished == result
+    assert [e.reason for e in plan.events] == [reason]
+    obj.status = plan.status
+    assert decide(obj, template, [done], NOW).finished is None  # seen: not counted again
