@@ -26,7 +26,7 @@ from reactivejob_api.vocabulary import LABEL_CONTROLLER_NAME
 
 from .clients import ApiClients
 from .config_cache import ConfigCache
-from .informer import PAGE_SIZE, WATCH_TIMEOUT, Informer, Key
+from .informer import Informer, Key, informer_for
 
 log = logging.getLogger("reactivejob")
 
@@ -138,8 +138,27 @@ class Cache:
         self._on_change = on_change
         self.config = config
         scopes: list[str | None] = list(namespaces) or [None]
-        self._reactive_jobs = {ns: self._reactive_job_informer(clients, ns) for ns in scopes}
-        self._jobs = {ns: self._job_informer(clients, ns) for ns in scopes}
+        self._reactive_jobs = {
+            ns: informer_for(
+                "ReactiveJob",
+                clients.reactive_jobs,
+                ns,
+                reactive_job_entry,
+                self._reactive_job_changed,
+            )
+            for ns in scopes
+        }
+        self._jobs = {
+            ns: informer_for(
+                "Job",
+                clients.jobs,
+                ns,
+                job_entry,
+                self._job_changed,
+                label_selector=LABEL_CONTROLLER_NAME,  # only ours, filtered by the server
+            )
+            for ns in scopes
+        }
         self._by_owner: dict[Key, dict[str, CachedJob]] = {}  # (namespace, owner name) -> Jobs
 
     @property
@@ -168,49 +187,12 @@ class Cache:
     def _scope(informers: dict[str | None, Informer[Any]], namespace: str) -> Informer[Any]:
         return informers.get(namespace) or informers[None]
 
-    def _reactive_job_informer(
-        self, clients: ApiClients, namespace: str | None
-    ) -> Informer[CachedReactiveJob]:
-        api = clients.reactive_jobs
-
-        async def page(token: str | None) -> dict[str, Any]:
-            return await api.list_json(namespace, limit=PAGE_SIZE, continue_=token)
-
-        def watch(version: str) -> Any:
-            return api.watch_json(
-                namespace,
-                resource_version=version,
-                allow_bookmarks=True,
-                timeout_seconds=WATCH_TIMEOUT,
-            )
-
-        return Informer("ReactiveJob", page, watch, reactive_job_entry, self._reactive_job_changed)
-
     def _reactive_job_changed(
         self, key: Key, _old: CachedReactiveJob | None, new: CachedReactiveJob | None
     ) -> None:
         if self.config is not None:
             self.config.track(key, new.references if new is not None else None)
         self._on_change(key)
-
-    def _job_informer(self, clients: ApiClients, namespace: str | None) -> Informer[CachedJob]:
-        api = clients.jobs
-
-        async def page(token: str | None) -> dict[str, Any]:
-            return await api.list_json(
-                namespace, label_selector=LABEL_CONTROLLER_NAME, limit=PAGE_SIZE, continue_=token
-            )
-
-        def watch(version: str) -> Any:
-            return api.watch_json(
-                namespace,
-                resource_version=version,
-                label_selector=LABEL_CONTROLLER_NAME,  # only ours, filtered by the server
-                allow_bookmarks=True,
-                timeout_seconds=WATCH_TIMEOUT,
-            )
-
-        return Informer("Job", page, watch, job_entry, self._job_changed)
 
     def _job_changed(self, key: Key, old: CachedJob | None, new: CachedJob | None) -> None:
         namespace, name = key

@@ -22,7 +22,7 @@ from reactivejob.core.config_refs import (
 from reactivejob_api import Forbidden
 
 from .clients import ApiClients
-from .informer import PAGE_SIZE, WATCH_TIMEOUT, Informer, Key
+from .informer import Informer, Key, informer_for
 
 TRIGGERS_OFF = (
     "spec.rerunOnConfigChange is true, but this operator does not watch ConfigMaps and "
@@ -81,21 +81,7 @@ class ConfigCache:
         return self._informers.get((kind, namespace)) or self._informers[(kind, None)]
 
     def _informer(self, clients: ApiClients, kind: str, namespace: str | None) -> Informer[str]:
-        api: Any = clients.config_maps if kind == CONFIG_MAP else clients.secrets
-
-        async def page(token: str | None) -> dict[str, Any]:
-            listed: dict[str, Any] = await api.list_json(
-                namespace, limit=PAGE_SIZE, continue_=token
-            )
-            return listed
-
-        def watch(version: str) -> Any:
-            return api.watch_json(
-                namespace,
-                resource_version=version,
-                allow_bookmarks=True,
-                timeout_seconds=WATCH_TIMEOUT,
-            )
+        client = clients.config_maps if kind == CONFIG_MAP else clients.secrets
 
         def changed(key: Key, old: str | None, new: str | None) -> None:
             if old == new:
@@ -110,10 +96,10 @@ class ConfigCache:
                 if namespace is None or key[0] == namespace:
                     self._on_change(key)
 
-        return Informer(
+        return informer_for(
             kind,
-            page,
-            watch,
+            client,
+            namespace,
             lambda raw, _old: data_digest(raw),
             changed,
             on_synced=synced_now,

@@ -18,7 +18,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 
@@ -132,6 +132,59 @@ class Informer(Generic[V]):
                 self.store[key] = new
             CACHED_OBJECTS.labels(self.kind).set(len(self.store))
             self.handler(key, old, new)
+
+
+class ListWatchClient(Protocol):
+    """What an informer needs of a typed async client."""
+
+    async def list_json(
+        self,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def watch_json(
+        self,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int | None = None,
+        allow_bookmarks: bool = False,
+    ) -> AsyncIterator[tuple[EventType, dict[str, Any]]]: ...
+
+
+def informer_for(
+    kind: str,
+    client: ListWatchClient,
+    namespace: str | None,
+    transform: Callable[[dict[str, Any], V | None], V],
+    handler: Handler,
+    *,
+    label_selector: str | None = None,
+    on_synced: Callable[[], None] | None = None,
+) -> Informer[V]:
+    """An informer of ``client``'s kind in ``namespace`` (None: all), paged, with bookmarks,
+    filtered by ``label_selector`` on the server."""
+
+    async def page(token: str | None) -> dict[str, Any]:
+        return await client.list_json(
+            namespace, label_selector=label_selector, limit=PAGE_SIZE, continue_=token
+        )
+
+    def watch(version: str) -> AsyncIterator[tuple[EventType, dict[str, Any]]]:
+        return client.watch_json(
+            namespace,
+            resource_version=version,
+            label_selector=label_selector,
+            allow_bookmarks=True,
+            timeout_seconds=WATCH_TIMEOUT,
+        )
+
+    return Informer(kind, page, watch, transform, handler, on_synced=on_synced)
 
 
 def _key(raw: dict[str, Any]) -> Key:
