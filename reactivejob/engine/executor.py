@@ -1,6 +1,6 @@
 """Carrying out reconcile decisions against the API server.
 
-``Controller.reconcile`` reads a ReactiveJob and its Jobs from the watch-fed cache (no API call),
+``Executor.reconcile`` reads a ReactiveJob and its Jobs from the watch-fed cache (no API call),
 asks ``decide`` what to do, and does it in an order that never loses anything: finalizer
 before the first Job, Job before the status that names it, and our finalizer released last.
 
@@ -77,7 +77,9 @@ class Expectations:
         self._jobs.pop(key, None)
 
 
-class Controller:
+class Executor:
+    """Carries out the Plans of ``decide`` for each key the work queue hands it."""
+
     def __init__(self, clients: ApiClients, cache: Cache, recorder: EventRecorder) -> None:
         self.clients = clients
         self.cache = cache

@@ -19,10 +19,10 @@ from typing import Any, cast
 import kopf
 
 from reactivejob.engine.elector import LeaderElection
-from reactivejob.engine.manager import DEFAULT_WORKERS, Options, Runtime, WebhookOptions
+from reactivejob.engine.manager import DEFAULT_WORKERS, Options
 from reactivejob_api import Connection
 
-from .kopf_adapter import build_registry, configure
+from .kopf_adapter import Process, ServeOptions, WebhookOptions, build_registry, configure
 from .probes import parse_address
 
 
@@ -97,7 +97,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def options_from(args: argparse.Namespace) -> Options:
+def options_from(args: argparse.Namespace) -> ServeOptions:
     if args.kubeconfig or args.context:
         connection = Connection.from_kubeconfig(args.kubeconfig, args.context)
     else:
@@ -118,15 +118,18 @@ def options_from(args: argparse.Namespace) -> Options:
             renew_deadline=args.renew_deadline,
             retry_period=args.retry_period,
         )
-    return Options(
+    manager = Options(
         connection=connection,
         namespaces=tuple(args.namespace),
         workers=args.workers,
-        webhook=webhook,
         leader_election=election,
+        config_triggers=args.config_triggers,
+    )
+    return ServeOptions(
+        manager,
+        webhook=webhook,
         health_address=parse_address(args.health_probe_bind_address),
         metrics_address=parse_address(args.metrics_bind_address),
-        config_triggers=args.config_triggers,
     )
 
 
@@ -146,18 +149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for chatty in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     options = options_from(args)
-    runtime = Runtime(options)
+    process = Process(options)
     # Settled before kopf starts any task, not in a startup handler that runs after some.
     settings = kopf.OperatorSettings()
     configure(settings, options.webhook)
     # kopf.run installs SIGTERM/SIGINT handlers: on either, watches stop, cleanup handlers run
     # (workers are cancelled between API calls, the Lease is released) and the process exits 0.
     kopf.run(
-        registry=build_registry(runtime, webhook=options.webhook is not None),
+        registry=build_registry(process),
         clusterwide=args.all_namespaces,
         namespaces=args.namespace,
         standalone=True,
-        ready_flag=runtime.kopf_ready,
+        ready_flag=process.kopf_ready,
         settings=settings,
         # Given, so kopf never asks the system for a user name: the image runs as uid 65532
         # with no passwd entry, where getpass.getuser() raises. (kopf's Identity is a NewType

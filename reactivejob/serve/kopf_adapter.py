@@ -1,8 +1,9 @@
 """The thin kopf layer: process lifecycle, login, signals and admission routing.
 
-kopf watches nothing here: the caches in ``reactivejob.cache`` do, on the operator's own HTTP
-pool, and reconciles read only them. kopf starts and stops the ``Runtime``, serves the
-validating webhook, and turns SIGTERM into a clean stop.
+kopf watches nothing here: the engine's caches do, on the operator's own HTTP pool, and
+reconciles read only them. kopf's startup handler starts the engine's ``Manager`` and the
+probe servers that ask it, its cleanup handler stops them, it serves the validating webhook,
+and it turns SIGTERM into a clean stop.
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import kopf
 
 from reactivejob.engine.informer import BACKOFF_CAP, BACKOFF_START
-from reactivejob.engine.manager import Runtime, WebhookOptions
+from reactivejob.engine.manager import Manager, Options
 from reactivejob_api import GROUP, PLURAL, VERSION, Connection
 from typedkube.aio import session_for
 
 from .admission import WEBHOOK_ID, check
+from .probes import ProbeServers
 from .webhook_server import ReloadingWebhookServer
 
 log = logging.getLogger("reactivejob")
@@ -30,6 +35,49 @@ log = logging.getLogger("reactivejob")
 # handler needs it on. With event handlers only, kopf never places this one at all.
 KOPF_FINALIZER = "kopf.reactivejob.batch.cs.sap.com/finalizer"
 KOPF_ANNOTATIONS_PREFIX = "kopf.reactivejob.batch.cs.sap.com"
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    cert_dir: Path  # tls.crt and tls.key, re-read when they change (cert-manager rotation)
+    port: int = 9443
+    bind_address: str = "0.0.0.0"
+    reload_interval: float = 10.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    manager: Options
+    webhook: WebhookOptions | None = None
+    health_address: tuple[str, int] | None = None
+    metrics_address: tuple[str, int] | None = None
+
+
+class Process:
+    """What kopf's handlers reach: the engine's manager, once started, and the probe servers."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.kopf_ready = threading.Event()  # set by kopf once its own start-up is done
+        self.manager: Manager | None = None  # from kopf's startup handler to its cleanup
+        self.probes = ProbeServers()
+
+    async def start(self) -> None:
+        self.manager = manager = await Manager.start(self.options.manager)
+
+        async def ready() -> bool:
+            return self.kopf_ready.is_set() and manager.ready()
+
+        async def healthy() -> bool:
+            return manager.healthy()
+
+        options = self.options
+        await self.probes.start(options.health_address, options.metrics_address, ready, healthy)
+
+    async def stop(self) -> None:
+        if self.manager is not None:
+            await self.manager.stop()
+        await self.probes.stop()
 
 
 def configure(settings: kopf.OperatorSettings, webhook: WebhookOptions | None = None) -> None:
@@ -84,13 +132,13 @@ async def until_accepted(connection: Connection) -> None:
             backoff = min(backoff * 2, BACKOFF_CAP)
 
 
-def build_registry(runtime: Runtime, *, webhook: bool = False) -> kopf.OperatorRegistry:
-    """Handlers reach the runtime through this closure, typed, not through kopf's ``memo``."""
+def build_registry(process: Process) -> kopf.OperatorRegistry:
+    """Handlers reach the process through this closure, typed, not through kopf's ``memo``."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
     async def login(**_: Any) -> kopf.ConnectionInfo:
-        connection: Connection = runtime.options.connection
+        connection: Connection = process.options.manager.connection
         await until_accepted(connection)
         return kopf.ConnectionInfo(
             server=connection.server,
@@ -106,21 +154,21 @@ def build_registry(runtime: Runtime, *, webhook: bool = False) -> kopf.OperatorR
 
     @kopf.on.startup(registry=registry)
     async def startup(**_: Any) -> None:
-        await runtime.start()
+        await process.start()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
-        await runtime.stop()
+        await process.stop()
 
-    if webhook:
+    if process.options.webhook is not None:
 
         @kopf.on.validate(
             GROUP, VERSION, PLURAL, id=WEBHOOK_ID, operations=["CREATE", "UPDATE"],
             registry=registry,
         )  # fmt: skip
         async def validate(body: kopf.Body, **kwargs: Any) -> None:
-            assert runtime.clients is not None
+            assert process.manager is not None, "kopf serves admission after its startup"
             old = kwargs.get("old")  # passed by kopf for UPDATE, not in its type protocol
-            await check(dict(body), dict(old) if old else None, runtime.clients.jobs)
+            await check(dict(body), dict(old) if old else None, process.manager.clients.jobs)
 
     return registry

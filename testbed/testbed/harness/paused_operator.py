@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Any
 
-from reactivejob.engine.executor import Controller
+from reactivejob.engine.executor import Executor
 from reactivejob.serve import cli
 from reactivejob_api.models import Job
 
@@ -34,9 +34,9 @@ log = logging.getLogger("reactivejob.test-fault")
 
 
 def pause_after_job_create() -> None:
-    create = Controller._create
+    create = Executor._create
 
-    async def create_then_hold(self: Controller, job: Job, uid: str) -> str | None:
+    async def create_then_hold(self: Executor, job: Job, uid: str) -> str | None:
         refused = await create(self, job, uid)
         if refused is None:
             name = job.metadata.name if job.metadata else "?"
@@ -44,11 +44,11 @@ def pause_after_job_create() -> None:
             await asyncio.Event().wait()
         return refused
 
-    Controller._create = create_then_hold  # type: ignore[method-assign]
+    Executor._create = create_then_hold  # type: ignore[method-assign]
 
 
 def slow_finalizer_write() -> None:
-    write = Controller._set_finalizers
+    write = Executor._set_finalizers
 
     delayed: list[bool] = []
 
@@ -60,7 +60,7 @@ def slow_finalizer_write() -> None:
             await asyncio.sleep(0.5)
         return await write(client, namespace, name, seen, finalizers)
 
-    Controller._set_finalizers = staticmethod(late)  # type: ignore[method-assign]
+    Executor._set_finalizers = staticmethod(late)  # type: ignore[method-assign]
 
 
 POINTS = {AFTER_JOB_CREATE: pause_after_job_create, SLOW_FINALIZER_WRITE: slow_finalizer_write}
