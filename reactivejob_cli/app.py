@@ -25,6 +25,7 @@ from reactivejob_api import (
     ConfigError,
     Connection,
     NotFound,
+    ReactiveJob,
     ReactiveJobClient,
     RunFailed,
     RunTimeout,
@@ -135,9 +136,9 @@ def _wait(
         else _quiet() as spinner
     ):
 
-        def progress(obj: Mapping[str, Any]) -> None:
+        def progress(obj: ReactiveJob) -> None:
             if spinner is not None:
-                spinner.update(f"{name}: {_progress(obj)}")
+                spinner.update(f"{name}: {_progress(_plain(obj))}")
 
         try:
             done = target.client.wait(
@@ -154,9 +155,15 @@ def _wait(
         except RunTimeout as late:
             click.echo(f"error: {late}", err=True)
             return Exit.TIMEOUT
-    status = done.get("status") or {}
-    _print_result(done, output, f"succeeded: job {status.get('currentJobName')}", name)
+    job = done.status.current_job_name if done.status else None
+    _print_result(_plain(done), output, f"succeeded: job {job}", name)
     return Exit.OK
+
+
+def _plain(obj: ReactiveJob) -> dict[str, Any]:
+    """The object as the server sent it (a model keeps every field it was given)."""
+    plain: dict[str, Any] = obj.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    return plain
 
 
 class _quiet:

@@ -1,9 +1,10 @@
 """A small typed client core for the Kubernetes API, shared by the generated ``reactivejob_api``.
 
 Hand-written and schema-independent: where the API server is and how to log in
-(``Connection``), the errors it answers with, and (in ``typedkube.wire``) how requests are
-shaped and answers parsed. The per-resource clients built on it are generated, because their
-models come from the schema.
+(``Connection``), the errors it answers with, how requests are shaped and answers parsed
+(``typedkube.wire``), and the verbs of any resource, written once (``_verbs``) and sent by a
+sync (``typedkube.sync.ResourceClient``) and an async (``typedkube.aio.AsyncResourceClient``)
+client. Only the thin per-resource classes that name a resource and its models are generated.
 """
 
 from ._connection import Connection

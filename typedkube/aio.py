@@ -1,4 +1,4 @@
-"""What the generated async clients need of aiohttp: a session for a Connection, line splitting.
+"""The asynchronous client over aiohttp: a session for a Connection, the verbs of a resource.
 
 aiohttp's own readline() refuses lines over its buffer limit (64 KiB), and a watch event of a
 ReactiveJob with a large template is one line of hundreds of KB, so lines are split here.
@@ -6,11 +6,30 @@ ReactiveJob with a large template is one line of hundreds of KB, so lines are sp
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Self, Unpack
 
 import aiohttp
 
 from ._connection import Connection
+from ._verbs import (
+    ApplyOptions,
+    Call,
+    CreateOptions,
+    DeleteOptions,
+    L,
+    ListOptions,
+    PatchOptions,
+    R,
+    Raw,
+    RawEvent,
+    T,
+    Verbs,
+    WatchOptions,
+    WriteOptions,
+)
+from .wire import Patch, WatchEvent, error_for, watch_event
 
 # For watches: the server ends them (timeoutSeconds); a client-side limit would cut them short.
 UNBOUNDED = aiohttp.ClientTimeout(total=None, sock_read=None)
@@ -59,3 +78,137 @@ async def lines_of(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             yield line
     if pending:
         yield pending
+
+
+class AsyncResourceClient(Verbs[T, L]):
+    """The verbs of one resource over aiohttp, typed with its generated models: the
+    operator's hot path, where aiohttp costs about half httpx's CPU per request."""
+
+    def __init__(
+        self,
+        connection: Connection | None = None,
+        *,
+        timeout: float = 30.0,
+        http: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.connection = connection or Connection.auto()
+        self._owns_http = http is None  # a shared session is closed by whoever made it
+        self._timeout = timeout
+        self._session = http  # made on first use: a session needs a running loop
+
+    @property
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = session_for(self.connection, self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._owns_http and self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def send(self, call: Call[R]) -> R:
+        headers = {"Content-Type": call.content_type} if call.body is not None else None
+        data = json.dumps(call.body) if call.body is not None else None
+        url = self.connection.server + call.path
+        async with self._http.request(
+            call.method, url, params=call.params, data=data, headers=headers
+        ) as answer:
+            text = await answer.text()
+            if answer.status >= 400:
+                raise error_for(answer.status, text, self.connection)
+            return call.decode(json.loads(text))
+
+    async def stream(self, call: Call[R]) -> AsyncIterator[RawEvent]:
+        url = self.connection.server + call.path
+        async with self._http.get(url, params=call.params, timeout=UNBOUNDED) as answer:
+            if answer.status >= 400:
+                raise error_for(answer.status, await answer.text(), self.connection)
+            async for line in lines_of(answer.content.iter_any()):
+                if (event := watch_event(line)) is not None:
+                    yield event
+
+    async def get(self, name: str, namespace: str) -> T:
+        return await self.send(self._get(name, namespace))
+
+    async def get_json(self, name: str, namespace: str) -> Raw:
+        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
+        return await self.send(self._get_json(name, namespace))
+
+    async def get_status(self, name: str, namespace: str) -> T:
+        return await self.send(self._get(name, namespace, "status"))
+
+    async def list(self, namespace: str | None = None, **options: Unpack[ListOptions]) -> L:
+        """Objects in ``namespace``, or in all namespaces when it is None."""
+        return await self.send(self._list(namespace, options))
+
+    async def list_json(self, namespace: str | None = None, **options: Unpack[ListOptions]) -> Raw:
+        """One page of the list exactly as the server sent it (caches keep what they need)."""
+        return await self.send(self._list_json(namespace, options))
+
+    async def watch(
+        self, namespace: str | None = None, **options: Unpack[WatchOptions]
+    ) -> AsyncIterator[WatchEvent[T]]:
+        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
+        async for kind, raw in self.stream(self._watch(namespace, options)):
+            yield WatchEvent(type=kind, object=self._one(raw))
+
+    def watch_json(
+        self, namespace: str | None = None, **options: Unpack[WatchOptions]
+    ) -> AsyncIterator[RawEvent]:
+        """Like ``watch``, but each object exactly as the server sent it."""
+        return self.stream(self._watch(namespace, options))
+
+    async def create(self, obj: T | Raw, **options: Unpack[CreateOptions]) -> T:
+        return self._one(await self.create_json(obj, **options))
+
+    async def create_json(self, obj: T | Raw, **options: Unpack[CreateOptions]) -> Raw:
+        """``create``, answering with the object as the server sent it (no model is built)."""
+        return await self.send(self._create(obj, options))
+
+    async def replace(self, obj: T | Raw, **options: Unpack[WriteOptions]) -> T:
+        return await self.send(self._replace(obj, None, options))
+
+    async def replace_status(self, obj: T | Raw, **options: Unpack[WriteOptions]) -> T:
+        return await self.send(self._replace(obj, "status", options))
+
+    async def patch(
+        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+    ) -> T:
+        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
+        return self._one(await self.patch_json(name, namespace, patch, **options))
+
+    async def patch_json(
+        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+    ) -> Raw:
+        """``patch``, answering with the object as the server sent it (no model is built)."""
+        return await self.send(self._patch(name, namespace, patch, None, options))
+
+    async def patch_status(
+        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+    ) -> T:
+        return self._one(await self.patch_status_json(name, namespace, patch, **options))
+
+    async def patch_status_json(
+        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+    ) -> Raw:
+        return await self.send(self._patch(name, namespace, patch, "status", options))
+
+    async def apply(
+        self, obj: T | Raw, *, field_manager: str, **options: Unpack[ApplyOptions]
+    ) -> T:
+        return await self.send(self._apply(obj, field_manager, None, options))
+
+    async def apply_status(
+        self, obj: T | Raw, *, field_manager: str, **options: Unpack[ApplyOptions]
+    ) -> T:
+        return await self.send(self._apply(obj, field_manager, "status", options))
+
+    async def delete(self, name: str, namespace: str, **options: Unpack[DeleteOptions]) -> None:
+        """With finalizers the object stays (deletionTimestamp set) until they are released."""
+        await self.send(self._delete(name, namespace, options))

@@ -14,15 +14,19 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import aiohttp
 import httpx
+from pydantic import BaseModel
 
 from ._errors import ApiError, Expired
 
+M = TypeVar("M", bound=BaseModel)
+
 SUCCEEDED, FAILED = "Succeeded", "Failed"
 DEFAULT_TIMEOUT = 600.0
+Raw = dict[str, Any]
 FIELD_MANAGER = "reactivejob-client"  # apply_and_wait's server-side apply owner, by default
 RECONNECT = 0.5  # seconds between attempts to resume a watch the connection dropped
 
@@ -111,7 +115,7 @@ class _Follow:
         name: str,
         for_run: str | None,
         timeout: float,
-        on_change: Callable[[Mapping[str, Any]], None] | None,
+        on_change: Callable[[Raw], None] | None,
     ) -> None:
         self.name, self.for_run, self.timeout, self.on_change = name, for_run, timeout, on_change
         self.deadline = time.monotonic() + timeout
@@ -179,7 +183,18 @@ class _Client(Protocol):
     ) -> Any: ...
 
 
-class RunWaits:
+class _Typed(Generic[M]):
+    """What both mixins read of the client they are mixed into: its model."""
+
+    model: type[M]
+
+    def _typed(self, on_change: Callable[[M], None] | None) -> Callable[[Raw], None] | None:
+        if on_change is None:
+            return None
+        return lambda raw: on_change(self.model.model_validate(raw))
+
+
+class RunWaits(_Typed[M]):
     """Mixed into the synchronous ReactiveJob client."""
 
     def wait(
@@ -189,19 +204,19 @@ class RunWaits:
         *,
         for_run: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        on_change: Callable[[Mapping[str, Any]], None] | None = None,
-    ) -> Mapping[str, Any]:
+        on_change: Callable[[M], None] | None = None,
+    ) -> M:
         """Until the run (see ``finished_run``) has finished: the object when it succeeded;
         raises RunFailed when it failed, RunTimeout after ``timeout`` seconds. ``on_change``
         sees every version of the object on the way (progress for a terminal)."""
         client = cast(_Client, self)  # mixed into a client that has these methods
-        follow = _Follow(name, for_run, timeout, on_change)
+        follow = _Follow(name, for_run, timeout, self._typed(on_change))
         while True:
             try:
                 if follow.version is None:
                     follow.read(client.get_json(name, namespace))
                 if (done := follow.outcome()) is not None:
-                    return done
+                    return self.model.model_validate(done)
                 events = client.watch_json(namespace, **follow.watch_options())
                 try:
                     for kind, raw in events:
@@ -219,8 +234,8 @@ class RunWaits:
         *,
         field_manager: str = FIELD_MANAGER,
         timeout: float = DEFAULT_TIMEOUT,
-        on_change: Callable[[Mapping[str, Any]], None] | None = None,
-    ) -> Mapping[str, Any]:
+        on_change: Callable[[M], None] | None = None,
+    ) -> M:
         """Server-side apply ``obj``, then ``wait`` for the run of what was applied: the CI
         pipeline's "apply, then wait"."""
         applied = cast(_Client, self).apply(dict(obj), field_manager=field_manager)
@@ -250,7 +265,7 @@ class _AsyncClient(Protocol):
     ) -> Awaitable[Any]: ...
 
 
-class AsyncRunWaits:
+class AsyncRunWaits(_Typed[M]):
     """Mixed into the asynchronous ReactiveJob client; the same as ``RunWaits``."""
 
     async def wait(
@@ -260,16 +275,16 @@ class AsyncRunWaits:
         *,
         for_run: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        on_change: Callable[[Mapping[str, Any]], None] | None = None,
-    ) -> Mapping[str, Any]:
+        on_change: Callable[[M], None] | None = None,
+    ) -> M:
         client = cast(_AsyncClient, self)
-        follow = _Follow(name, for_run, timeout, on_change)
+        follow = _Follow(name, for_run, timeout, self._typed(on_change))
         while True:
             try:
                 if follow.version is None:
                     follow.read(await client.get_json(name, namespace))
                 if (done := follow.outcome()) is not None:
-                    return done
+                    return self.model.model_validate(done)
                 events = client.watch_json(namespace, **follow.watch_options())
                 try:
                     async for kind, raw in events:
@@ -289,8 +304,8 @@ class AsyncRunWaits:
         *,
         field_manager: str = FIELD_MANAGER,
         timeout: float = DEFAULT_TIMEOUT,
-        on_change: Callable[[Mapping[str, Any]], None] | None = None,
-    ) -> Mapping[str, Any]:
+        on_change: Callable[[M], None] | None = None,
+    ) -> M:
         applied = await cast(_AsyncClient, self).apply(dict(obj), field_manager=field_manager)
         meta = applied.metadata
         return await self.wait(

@@ -1,12 +1,31 @@
-"""What the generated sync clients need of httpx: a client for a Connection."""
+"""The synchronous client over httpx: a client for a Connection, and the verbs of a resource."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import json
+from collections.abc import Generator, Iterator
+from typing import Self, Unpack
 
 import httpx
 
 from ._connection import Connection
+from ._verbs import (
+    ApplyOptions,
+    Call,
+    CreateOptions,
+    DeleteOptions,
+    L,
+    ListOptions,
+    PatchOptions,
+    R,
+    Raw,
+    RawEvent,
+    T,
+    Verbs,
+    WatchOptions,
+    WriteOptions,
+)
+from .wire import Patch, WatchEvent, error_for, watch_event
 
 
 def client_for(connection: Connection, timeout: float = 30.0) -> httpx.Client:
@@ -37,3 +56,122 @@ class _Bearer(httpx.Auth):
         if response.status_code == 401 and self._connection.refresh_token():
             request.headers["Authorization"] = f"Bearer {self._connection.bearer_token()}"
             yield request
+
+
+class ResourceClient(Verbs[T, L]):
+    """The verbs of one resource over httpx, typed with its generated models."""
+
+    def __init__(
+        self,
+        connection: Connection | None = None,
+        *,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.connection = connection or Connection.auto()
+        self._owns_http = http is None  # a shared client is closed by whoever made it
+        self._http = http or client_for(self.connection, timeout)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def send(self, call: Call[R]) -> R:
+        headers = {"Content-Type": call.content_type} if call.body is not None else None
+        content = json.dumps(call.body) if call.body is not None else None
+        answer = self._http.request(
+            call.method, call.path, params=call.params, content=content, headers=headers
+        )
+        if answer.status_code >= 400:
+            raise error_for(answer.status_code, answer.text, self.connection)
+        return call.decode(answer.json())
+
+    def stream(self, call: Call[R]) -> Iterator[RawEvent]:
+        with self._http.stream("GET", call.path, params=call.params, timeout=None) as answer:
+            if answer.status_code >= 400:
+                raise error_for(answer.status_code, answer.read().decode(), self.connection)
+            for line in answer.iter_lines():
+                if (event := watch_event(line)) is not None:
+                    yield event
+
+    def get(self, name: str, namespace: str) -> T:
+        return self.send(self._get(name, namespace))
+
+    def get_json(self, name: str, namespace: str) -> Raw:
+        """The object exactly as the server sent it (for hashing, or fields no model knows)."""
+        return self.send(self._get_json(name, namespace))
+
+    def get_status(self, name: str, namespace: str) -> T:
+        return self.send(self._get(name, namespace, "status"))
+
+    def list(self, namespace: str | None = None, **options: Unpack[ListOptions]) -> L:
+        """Objects in ``namespace``, or in all namespaces when it is None."""
+        return self.send(self._list(namespace, options))
+
+    def list_json(self, namespace: str | None = None, **options: Unpack[ListOptions]) -> Raw:
+        """One page of the list exactly as the server sent it (caches keep what they need)."""
+        return self.send(self._list_json(namespace, options))
+
+    def watch(
+        self, namespace: str | None = None, **options: Unpack[WatchOptions]
+    ) -> Iterator[WatchEvent[T]]:
+        """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
+        for kind, raw in self.stream(self._watch(namespace, options)):
+            yield WatchEvent(type=kind, object=self._one(raw))
+
+    def watch_json(
+        self, namespace: str | None = None, **options: Unpack[WatchOptions]
+    ) -> Iterator[RawEvent]:
+        """Like ``watch``, but each object exactly as the server sent it."""
+        return self.stream(self._watch(namespace, options))
+
+    def create(self, obj: T | Raw, **options: Unpack[CreateOptions]) -> T:
+        return self._one(self.create_json(obj, **options))
+
+    def create_json(self, obj: T | Raw, **options: Unpack[CreateOptions]) -> Raw:
+        """``create``, answering with the object as the server sent it (no model is built)."""
+        return self.send(self._create(obj, options))
+
+    def replace(self, obj: T | Raw, **options: Unpack[WriteOptions]) -> T:
+        return self.send(self._replace(obj, None, options))
+
+    def replace_status(self, obj: T | Raw, **options: Unpack[WriteOptions]) -> T:
+        return self.send(self._replace(obj, "status", options))
+
+    def patch(self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]) -> T:
+        """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
+        return self._one(self.patch_json(name, namespace, patch, **options))
+
+    def patch_json(
+        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+    ) -> Raw:
+        """``patch``, answering with the object as the server sent it (no model is built)."""
+        return self.send(self._patch(name, namespace, patch, None, options))
+
+    def patch_status(
+        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+    ) -> T:
+        return self._one(self.patch_status_json(name, namespace, patch, **options))
+
+    def patch_status_json(
+        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+    ) -> Raw:
+        return self.send(self._patch(name, namespace, patch, "status", options))
+
+    def apply(self, obj: T | Raw, *, field_manager: str, **options: Unpack[ApplyOptions]) -> T:
+        return self.send(self._apply(obj, field_manager, None, options))
+
+    def apply_status(
+        self, obj: T | Raw, *, field_manager: str, **options: Unpack[ApplyOptions]
+    ) -> T:
+        return self.send(self._apply(obj, field_manager, "status", options))
+
+    def delete(self, name: str, namespace: str, **options: Unpack[DeleteOptions]) -> None:
+        """With finalizers the object stays (deletionTimestamp set) until they are released."""
+        self.send(self._delete(name, namespace, options))

@@ -271,4 +271,4 @@ def test_the_typed_clients_wait_resumes_across_a_restart_and_a_410(
     own_plane.compact_etcd()
     waiter.join(timeout=150)
     assert "error" not in outcome, repr(outcome.get("error"))
-    assert outcome["done"]["status"]["state"] == "Ready"
+    assert outcome["done"].status.state == "Ready"

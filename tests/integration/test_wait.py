@@ -13,6 +13,7 @@ import pytest
 from reactivejob_api import (
     AsyncReactiveJobClient,
     Connection,
+    ReactiveJob,
     ReactiveJobClient,
     RunFailed,
     RunTimeout,
@@ -40,10 +41,11 @@ def test_wait_returns_when_the_run_succeeds(cluster: Cluster, connection: Connec
         seen: list[str] = []
         done = client.wait(
             "ok", cluster.namespace, timeout=60,
-            on_change=lambda o: seen.append((o.get("status") or {}).get("state", "-")),
+            on_change=lambda o: seen.append(o.status.state or "-" if o.status else "-"),
         )  # fmt: skip
-    assert done["status"]["state"] == "Ready"
-    assert done["status"]["history"][0]["result"] == "Succeeded"
+    assert done.status is not None  # the model, as get() returns it
+    assert done.status.state == "Ready"
+    assert done.status.history is not None and done.status.history[0].result == "Succeeded"
     assert "Processing" in seen, seen  # it watched the run go by; it did not just read the end
 
 
@@ -76,17 +78,15 @@ def test_async_wait_for_a_rerun_token(cluster: Cluster, connection: Connection) 
     cluster.create(reactive_job("again", job_template(delay=0)))
     cluster.wait_state("again", "Ready")
 
-    async def rerun_and_wait() -> dict[str, object]:
+    async def rerun_and_wait() -> ReactiveJob:
         async with AsyncReactiveJobClient(connection) as client:
             patch = {"metadata": {"annotations": {ANNOTATION_RERUN: "t-1"}}}
             await client.patch("again", cluster.namespace, patch)
-            done = await client.wait("again", cluster.namespace, for_run="t-1", timeout=60)
-            return dict(done)
+            return await client.wait("again", cluster.namespace, for_run="t-1", timeout=60)
 
-    done = asyncio.run(rerun_and_wait())
-    status: dict[str, object] = done["status"]  # type: ignore[assignment]
-    assert status["lastHandledRerun"] == "t-1"
-    assert status["history"][0]["rerun"] == "t-1"  # type: ignore[index]
+    status = asyncio.run(rerun_and_wait()).status
+    assert status is not None and status.last_handled_rerun == "t-1"
+    assert status.history is not None and status.history[0].rerun == "t-1"
 
 
 @pytest.mark.usefixtures("operator")
@@ -94,8 +94,9 @@ def test_apply_and_wait(cluster: Cluster, connection: Connection) -> None:
     manifest = reactive_job("applied", job_template(), cluster.namespace)
     with ReactiveJobClient(connection) as client:
         done = client.apply_and_wait(manifest, field_manager="ci", timeout=60)
-    assert done["status"]["state"] == "Ready"
-    assert "ci" in {f["manager"] for f in done["metadata"]["managedFields"]}
+    assert done.status is not None and done.status.state == "Ready"
+    assert done.metadata is not None and done.metadata.managed_fields is not None
+    assert "ci" in {f.manager for f in done.metadata.managed_fields}
 
 
 @pytest.mark.usefixtures("operator")
