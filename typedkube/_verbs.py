@@ -10,60 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypedDict, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from . import options
 from ._connection import Connection
-from .wire import CONTENT_TYPES, EventType, Patch, PatchType, body_of, name_and_namespace, query
+from .wire import CONTENT_TYPES, EventType, Patch, body_of, name_and_namespace, query
 
 T = TypeVar("T", bound=BaseModel)
 L = TypeVar("L", bound=BaseModel)
 R = TypeVar("R")
 Raw = dict[str, Any]
 RawEvent = tuple[EventType, Raw]
-
-
-class ListOptions(TypedDict, total=False):
-    label_selector: str | None
-    field_selector: str | None
-    limit: int | None
-    continue_: str | None
-
-
-class WatchOptions(TypedDict, total=False):
-    resource_version: str | None
-    label_selector: str | None
-    field_selector: str | None
-    timeout_seconds: int | None  # the server ends the watch then
-    allow_bookmarks: bool
-
-
-class CreateOptions(TypedDict, total=False):
-    namespace: str | None  # default: the object's metadata.namespace
-    dry_run: bool
-    field_manager: str | None
-
-
-class WriteOptions(TypedDict, total=False):
-    namespace: str | None
-    field_manager: str | None
-
-
-class PatchOptions(TypedDict, total=False):
-    type: PatchType  # "merge" (a dict, the default) or "json" (a list of operations)
-    field_manager: str | None
-
-
-class ApplyOptions(TypedDict, total=False):
-    namespace: str | None
-    force: bool
-
-
-class DeleteOptions(TypedDict, total=False):
-    propagation_policy: str | None  # Foreground, Background, Orphan
-    grace_period_seconds: int | None
-    dry_run: bool
 
 
 def _raw(answer: Any) -> Raw:
@@ -113,30 +72,30 @@ class Verbs(Generic[T, L]):
     def _get_json(self, name: str, namespace: str) -> Call[Raw]:
         return Call("GET", self.path(namespace, name), _raw)
 
-    def _list(self, namespace: str | None, options: ListOptions) -> Call[L]:
-        return Call("GET", self.path(namespace), self.list_model.model_validate, query(**options))
+    def _list(self, namespace: str | None, kw: options.ListOptions) -> Call[L]:
+        return Call("GET", self.path(namespace), self.list_model.model_validate, query(**kw))
 
-    def _list_json(self, namespace: str | None, options: ListOptions) -> Call[Raw]:
-        return Call("GET", self.path(namespace), _raw, query(**options))
+    def _list_json(self, namespace: str | None, kw: options.ListOptions) -> Call[Raw]:
+        return Call("GET", self.path(namespace), _raw, query(**kw))
 
-    def _watch(self, namespace: str | None, options: WatchOptions) -> Call[Raw]:
+    def _watch(self, namespace: str | None, kw: options.WatchOptions) -> Call[Raw]:
         """A stream: each line of its answer is one event (``wire.watch_event``)."""
-        return Call("GET", self.path(namespace), _raw, query(watch=True, **options))
+        return Call("GET", self.path(namespace), _raw, query(watch=True, **kw))
 
-    def _create(self, obj: T | Raw, options: CreateOptions) -> Call[Raw]:
+    def _create(self, obj: T | Raw, kw: options.CreateOptions) -> Call[Raw]:
         body = body_of(obj)
-        _, namespace = name_and_namespace(body, options.get("namespace"))
-        params = query(dry_run=options.get("dry_run"), field_manager=options.get("field_manager"))
+        _, namespace = name_and_namespace(body, kw.get("namespace"))
+        params = query(dry_run=kw.get("dry_run"), field_manager=kw.get("field_manager"))
         return Call("POST", self.path(namespace), _raw, params, body)
 
-    def _replace(self, obj: T | Raw, subresource: str | None, options: WriteOptions) -> Call[T]:
+    def _replace(self, obj: T | Raw, subresource: str | None, kw: options.WriteOptions) -> Call[T]:
         """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
         body = body_of(obj)
-        name, namespace = name_and_namespace(body, options.get("namespace"))
+        name, namespace = name_and_namespace(body, kw.get("namespace"))
         if not name:
             raise ValueError("replace needs metadata.name")
         path = self.path(namespace, name, subresource)
-        return Call("PUT", path, self._one, query(field_manager=options.get("field_manager")), body)
+        return Call("PUT", path, self._one, query(field_manager=kw.get("field_manager")), body)
 
     def _patch(
         self,
@@ -144,27 +103,27 @@ class Verbs(Generic[T, L]):
         namespace: str,
         patch: Patch,
         subresource: str | None,
-        options: PatchOptions,
+        kw: options.PatchOptions,
     ) -> Call[Raw]:
-        kind = options.get("type", "merge")
+        kind = kw.get("type", "merge")
         if kind not in ("merge", "json"):
             raise ValueError(f"patch type must be 'merge' or 'json', not {kind!r}")
         path = self.path(namespace, name, subresource)
-        params = query(field_manager=options.get("field_manager"))
+        params = query(field_manager=kw.get("field_manager"))
         return Call("PATCH", path, _raw, params, patch, CONTENT_TYPES[kind])
 
     def _apply(
-        self, obj: T | Raw, field_manager: str, subresource: str | None, options: ApplyOptions
+        self, obj: T | Raw, field_manager: str, subresource: str | None, kw: options.ApplyOptions
     ) -> Call[T]:
         """Server-side apply: the fields in ``obj`` become owned by ``field_manager``. JSON is
         YAML, so the body goes as JSON under the apply-patch content type."""
         body = {"apiVersion": self.api_version, "kind": self.kind, **body_of(obj)}
-        name, namespace = name_and_namespace(body, options.get("namespace"))
+        name, namespace = name_and_namespace(body, kw.get("namespace"))
         if not name:
             raise ValueError("apply needs metadata.name")
-        params = query(field_manager=field_manager, force=options.get("force", False))
+        params = query(field_manager=field_manager, force=kw.get("force", False))
         path = self.path(namespace, name, subresource)
         return Call("PATCH", path, self._one, params, body, CONTENT_TYPES["apply"])
 
-    def _delete(self, name: str, namespace: str, options: DeleteOptions) -> Call[None]:
-        return Call("DELETE", self.path(namespace, name), lambda _: None, query(**options))
+    def _delete(self, name: str, namespace: str, kw: options.DeleteOptions) -> Call[None]:
+        return Call("DELETE", self.path(namespace, name), lambda _: None, query(**kw))

@@ -12,23 +12,9 @@ from typing import Self, Unpack
 
 import aiohttp
 
+from . import options
 from ._connection import Connection
-from ._verbs import (
-    ApplyOptions,
-    Call,
-    CreateOptions,
-    DeleteOptions,
-    L,
-    ListOptions,
-    PatchOptions,
-    R,
-    Raw,
-    RawEvent,
-    T,
-    Verbs,
-    WatchOptions,
-    WriteOptions,
-)
+from ._verbs import Call, L, R, Raw, RawEvent, T, Verbs
 from .wire import Patch, WatchEvent, error_for, watch_event
 
 # For watches: the server ends them (timeoutSeconds); a client-side limit would cut them short.
@@ -143,72 +129,74 @@ class AsyncResourceClient(Verbs[T, L]):
     async def get_status(self, name: str, namespace: str) -> T:
         return await self.send(self._get(name, namespace, "status"))
 
-    async def list(self, namespace: str | None = None, **options: Unpack[ListOptions]) -> L:
+    async def list(self, namespace: str | None = None, **kw: Unpack[options.ListOptions]) -> L:
         """Objects in ``namespace``, or in all namespaces when it is None."""
-        return await self.send(self._list(namespace, options))
+        return await self.send(self._list(namespace, kw))
 
-    async def list_json(self, namespace: str | None = None, **options: Unpack[ListOptions]) -> Raw:
+    async def list_json(
+        self, namespace: str | None = None, **kw: Unpack[options.ListOptions]
+    ) -> Raw:
         """One page of the list exactly as the server sent it (caches keep what they need)."""
-        return await self.send(self._list_json(namespace, options))
+        return await self.send(self._list_json(namespace, kw))
 
     async def watch(
-        self, namespace: str | None = None, **options: Unpack[WatchOptions]
+        self, namespace: str | None = None, **kw: Unpack[options.WatchOptions]
     ) -> AsyncIterator[WatchEvent[T]]:
         """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
-        async for kind, raw in self.stream(self._watch(namespace, options)):
+        async for kind, raw in self.stream(self._watch(namespace, kw)):
             yield WatchEvent(type=kind, object=self._one(raw))
 
     def watch_json(
-        self, namespace: str | None = None, **options: Unpack[WatchOptions]
+        self, namespace: str | None = None, **kw: Unpack[options.WatchOptions]
     ) -> AsyncIterator[RawEvent]:
         """Like ``watch``, but each object exactly as the server sent it."""
-        return self.stream(self._watch(namespace, options))
+        return self.stream(self._watch(namespace, kw))
 
-    async def create(self, obj: T | Raw, **options: Unpack[CreateOptions]) -> T:
-        return self._one(await self.create_json(obj, **options))
+    async def create(self, obj: T | Raw, **kw: Unpack[options.CreateOptions]) -> T:
+        return self._one(await self.create_json(obj, **kw))
 
-    async def create_json(self, obj: T | Raw, **options: Unpack[CreateOptions]) -> Raw:
+    async def create_json(self, obj: T | Raw, **kw: Unpack[options.CreateOptions]) -> Raw:
         """``create``, answering with the object as the server sent it (no model is built)."""
-        return await self.send(self._create(obj, options))
+        return await self.send(self._create(obj, kw))
 
-    async def replace(self, obj: T | Raw, **options: Unpack[WriteOptions]) -> T:
-        return await self.send(self._replace(obj, None, options))
+    async def replace(self, obj: T | Raw, **kw: Unpack[options.WriteOptions]) -> T:
+        return await self.send(self._replace(obj, None, kw))
 
-    async def replace_status(self, obj: T | Raw, **options: Unpack[WriteOptions]) -> T:
-        return await self.send(self._replace(obj, "status", options))
+    async def replace_status(self, obj: T | Raw, **kw: Unpack[options.WriteOptions]) -> T:
+        return await self.send(self._replace(obj, "status", kw))
 
     async def patch(
-        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+        self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
     ) -> T:
         """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
-        return self._one(await self.patch_json(name, namespace, patch, **options))
+        return self._one(await self.patch_json(name, namespace, patch, **kw))
 
     async def patch_json(
-        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+        self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
     ) -> Raw:
         """``patch``, answering with the object as the server sent it (no model is built)."""
-        return await self.send(self._patch(name, namespace, patch, None, options))
-
-    async def patch_status(
-        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
-    ) -> T:
-        return self._one(await self.patch_status_json(name, namespace, patch, **options))
+        return await self.send(self._patch(name, namespace, patch, None, kw))
 
     async def patch_status_json(
-        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+        self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
     ) -> Raw:
-        return await self.send(self._patch(name, namespace, patch, "status", options))
+        return await self.send(self._patch(name, namespace, patch, "status", kw))
+
+    async def patch_status(
+        self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
+    ) -> T:
+        return self._one(await self.patch_status_json(name, namespace, patch, **kw))
 
     async def apply(
-        self, obj: T | Raw, *, field_manager: str, **options: Unpack[ApplyOptions]
+        self, obj: T | Raw, *, field_manager: str, **kw: Unpack[options.ApplyOptions]
     ) -> T:
-        return await self.send(self._apply(obj, field_manager, None, options))
+        return await self.send(self._apply(obj, field_manager, None, kw))
 
     async def apply_status(
-        self, obj: T | Raw, *, field_manager: str, **options: Unpack[ApplyOptions]
+        self, obj: T | Raw, *, field_manager: str, **kw: Unpack[options.ApplyOptions]
     ) -> T:
-        return await self.send(self._apply(obj, field_manager, "status", options))
+        return await self.send(self._apply(obj, field_manager, "status", kw))
 
-    async def delete(self, name: str, namespace: str, **options: Unpack[DeleteOptions]) -> None:
+    async def delete(self, name: str, namespace: str, **kw: Unpack[options.DeleteOptions]) -> None:
         """With finalizers the object stays (deletionTimestamp set) until they are released."""
-        await self.send(self._delete(name, namespace, options))
+        await self.send(self._delete(name, namespace, kw))

@@ -8,23 +8,9 @@ from typing import Self, Unpack
 
 import httpx
 
+from . import options
 from ._connection import Connection
-from ._verbs import (
-    ApplyOptions,
-    Call,
-    CreateOptions,
-    DeleteOptions,
-    L,
-    ListOptions,
-    PatchOptions,
-    R,
-    Raw,
-    RawEvent,
-    T,
-    Verbs,
-    WatchOptions,
-    WriteOptions,
-)
+from ._verbs import Call, L, R, Raw, RawEvent, T, Verbs
 from .wire import Patch, WatchEvent, error_for, watch_event
 
 
@@ -110,68 +96,70 @@ class ResourceClient(Verbs[T, L]):
     def get_status(self, name: str, namespace: str) -> T:
         return self.send(self._get(name, namespace, "status"))
 
-    def list(self, namespace: str | None = None, **options: Unpack[ListOptions]) -> L:
+    def list(self, namespace: str | None = None, **kw: Unpack[options.ListOptions]) -> L:
         """Objects in ``namespace``, or in all namespaces when it is None."""
-        return self.send(self._list(namespace, options))
+        return self.send(self._list(namespace, kw))
 
-    def list_json(self, namespace: str | None = None, **options: Unpack[ListOptions]) -> Raw:
+    def list_json(self, namespace: str | None = None, **kw: Unpack[options.ListOptions]) -> Raw:
         """One page of the list exactly as the server sent it (caches keep what they need)."""
-        return self.send(self._list_json(namespace, options))
+        return self.send(self._list_json(namespace, kw))
 
     def watch(
-        self, namespace: str | None = None, **options: Unpack[WatchOptions]
+        self, namespace: str | None = None, **kw: Unpack[options.WatchOptions]
     ) -> Iterator[WatchEvent[T]]:
         """Changes from ``resource_version`` on; raises Expired (410) when it is too old."""
-        for kind, raw in self.stream(self._watch(namespace, options)):
+        for kind, raw in self.stream(self._watch(namespace, kw)):
             yield WatchEvent(type=kind, object=self._one(raw))
 
     def watch_json(
-        self, namespace: str | None = None, **options: Unpack[WatchOptions]
+        self, namespace: str | None = None, **kw: Unpack[options.WatchOptions]
     ) -> Iterator[RawEvent]:
         """Like ``watch``, but each object exactly as the server sent it."""
-        return self.stream(self._watch(namespace, options))
+        return self.stream(self._watch(namespace, kw))
 
-    def create(self, obj: T | Raw, **options: Unpack[CreateOptions]) -> T:
-        return self._one(self.create_json(obj, **options))
+    def create(self, obj: T | Raw, **kw: Unpack[options.CreateOptions]) -> T:
+        return self._one(self.create_json(obj, **kw))
 
-    def create_json(self, obj: T | Raw, **options: Unpack[CreateOptions]) -> Raw:
+    def create_json(self, obj: T | Raw, **kw: Unpack[options.CreateOptions]) -> Raw:
         """``create``, answering with the object as the server sent it (no model is built)."""
-        return self.send(self._create(obj, options))
+        return self.send(self._create(obj, kw))
 
-    def replace(self, obj: T | Raw, **options: Unpack[WriteOptions]) -> T:
-        return self.send(self._replace(obj, None, options))
+    def replace(self, obj: T | Raw, **kw: Unpack[options.WriteOptions]) -> T:
+        return self.send(self._replace(obj, None, kw))
 
-    def replace_status(self, obj: T | Raw, **options: Unpack[WriteOptions]) -> T:
-        return self.send(self._replace(obj, "status", options))
+    def replace_status(self, obj: T | Raw, **kw: Unpack[options.WriteOptions]) -> T:
+        return self.send(self._replace(obj, "status", kw))
 
-    def patch(self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]) -> T:
+    def patch(
+        self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
+    ) -> T:
         """A JSON merge patch (a dict) or a JSON patch (a list of operations, type="json")."""
-        return self._one(self.patch_json(name, namespace, patch, **options))
+        return self._one(self.patch_json(name, namespace, patch, **kw))
 
     def patch_json(
-        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+        self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
     ) -> Raw:
         """``patch``, answering with the object as the server sent it (no model is built)."""
-        return self.send(self._patch(name, namespace, patch, None, options))
-
-    def patch_status(
-        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
-    ) -> T:
-        return self._one(self.patch_status_json(name, namespace, patch, **options))
+        return self.send(self._patch(name, namespace, patch, None, kw))
 
     def patch_status_json(
-        self, name: str, namespace: str, patch: Patch, **options: Unpack[PatchOptions]
+        self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
     ) -> Raw:
-        return self.send(self._patch(name, namespace, patch, "status", options))
+        return self.send(self._patch(name, namespace, patch, "status", kw))
 
-    def apply(self, obj: T | Raw, *, field_manager: str, **options: Unpack[ApplyOptions]) -> T:
-        return self.send(self._apply(obj, field_manager, None, options))
+    def patch_status(
+        self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
+    ) -> T:
+        return self._one(self.patch_status_json(name, namespace, patch, **kw))
+
+    def apply(self, obj: T | Raw, *, field_manager: str, **kw: Unpack[options.ApplyOptions]) -> T:
+        return self.send(self._apply(obj, field_manager, None, kw))
 
     def apply_status(
-        self, obj: T | Raw, *, field_manager: str, **options: Unpack[ApplyOptions]
+        self, obj: T | Raw, *, field_manager: str, **kw: Unpack[options.ApplyOptions]
     ) -> T:
-        return self.send(self._apply(obj, field_manager, "status", options))
+        return self.send(self._apply(obj, field_manager, "status", kw))
 
-    def delete(self, name: str, namespace: str, **options: Unpack[DeleteOptions]) -> None:
+    def delete(self, name: str, namespace: str, **kw: Unpack[options.DeleteOptions]) -> None:
         """With finalizers the object stays (deletionTimestamp set) until they are released."""
-        self.send(self._delete(name, namespace, options))
+        self.send(self._delete(name, namespace, kw))

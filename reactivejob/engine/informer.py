@@ -18,12 +18,13 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 
 from reactivejob_api import ApiError, Expired
 from typedkube import EventType
+from typedkube.aio import AsyncResourceClient
 
 from .metrics import CACHED_OBJECTS, RELISTS, WATCH_RESTARTS
 
@@ -134,32 +135,9 @@ class Informer(Generic[V]):
             self.handler(key, old, new)
 
 
-class ListWatchClient(Protocol):
-    """What an informer needs of a typed async client."""
-
-    async def list_json(
-        self,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-    ) -> dict[str, Any]: ...
-
-    def watch_json(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> AsyncIterator[tuple[EventType, dict[str, Any]]]: ...
-
-
 def informer_for(
     kind: str,
-    client: ListWatchClient,
+    client: AsyncResourceClient[Any, Any],
     namespace: str | None,
     transform: Callable[[dict[str, Any], V | None], V],
     handler: Handler,
