@@ -21,6 +21,8 @@ from reactivejob_api import AlreadyExists, ApiError, Conflict, NotFound
 from reactivejob_api.aio import AsyncLeaseClient
 from reactivejob_api.models import Lease
 
+from .clock import SYSTEM, Clock
+
 log = logging.getLogger(__name__)
 
 
@@ -34,10 +36,6 @@ class LeaderElection:
     retry_period: float = 2.0
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
 class LeaderElector:
     def __init__(
         self,
@@ -45,7 +43,9 @@ class LeaderElector:
         config: LeaderElection,
         on_change: Callable[[bool], None],
         on_lost: Callable[[], None],
+        clock: Clock = SYSTEM,
     ) -> None:
+        self._clock = clock
         self.leases = leases
         self.config = config
         self.leading = asyncio.Event()
@@ -58,7 +58,7 @@ class LeaderElector:
 
     async def run(self) -> None:
         """Campaign forever; while leading, renew; call ``on_lost`` if renewal fails."""
-        last_renewal = _now()
+        last_renewal = self._clock.now()
         while True:
             self.taken_by_other = False
             try:
@@ -66,7 +66,7 @@ class LeaderElector:
             except ApiError as error:
                 log.debug("lease %s: %s", self.config.name, error)
                 held = False
-            now = _now()
+            now = self._clock.now()
             if held:
                 last_renewal = now
                 if not self.leading.is_set():
@@ -101,7 +101,7 @@ class LeaderElector:
         self._on_change(False)
 
     async def _try_acquire_or_renew(self) -> bool:
-        config, now = self.config, _now()
+        config, now = self.config, self._clock.now()
         try:
             lease = await self.leases.get(config.name, config.namespace)
         except NotFound:

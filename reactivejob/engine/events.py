@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import socket
 import time
@@ -26,6 +25,7 @@ from reactivejob_api import API_VERSION, KIND, ApiError, NotFound, ReactiveJob
 from reactivejob_api.aio import AsyncEventClient
 from reactivejob_api.models import Event
 
+from .clock import SYSTEM, Clock
 from .metrics import EVENTS_DROPPED
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,11 @@ class _Series:
 
 
 class EventRecorder:
-    def __init__(self, events: AsyncEventClient, instance: str | None = None) -> None:
+    def __init__(
+        self, events: AsyncEventClient, instance: str | None = None, clock: Clock = SYSTEM
+    ) -> None:
         self._events = events
+        self._clock = clock
         self._instance = instance or socket.gethostname()
         self._queue: asyncio.Queue[tuple[dict[str, Any], Happening]] = asyncio.Queue(_QUEUE_LIMIT)
         self._series: OrderedDict[tuple[str, str, str, str], _Series] = OrderedDict()
@@ -96,9 +99,9 @@ class EventRecorder:
     async def _post(self, target: dict[str, Any], happening: Happening) -> None:
         note = happening.message[:_NOTE_LIMIT]
         key = (target["uid"], happening.type, happening.reason, note)
-        now = stamp(datetime.datetime.now(datetime.UTC), micro=True)
+        now = stamp(self._clock.now(), micro=True)
         series = self._series.get(key)
-        if series is not None and time.monotonic() - series.started < _SERIES_WINDOW:
+        if series is not None and self._clock.monotonic() - series.started < _SERIES_WINDOW:
             count = series.count + 1
             patch = {"series": {"count": count, "lastObservedTime": now}}
             with contextlib.suppress(NotFound):  # expired meanwhile: start a new one below
@@ -121,7 +124,7 @@ class EventRecorder:
             }
         )
         await self._events.create(event)
-        self._remember(key, _Series(name, target["namespace"], 1, time.monotonic()))
+        self._remember(key, _Series(name, target["namespace"], 1, self._clock.monotonic()))
 
     def _remember(self, key: tuple[str, str, str, str], series: _Series) -> None:
         self._series[key] = series

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,6 +31,7 @@ from reactivejob_api.vocabulary import ANNOTATION_HELD, FINALIZER, LABEL_CONTROL
 
 from .cache import Cache, CachedReactiveJob, reactive_job_entry
 from .clients import ApiClients
+from .clock import SYSTEM, Clock
 from .config_cache import TRIGGERS_OFF
 from .events import EventRecorder
 from .informer import Key
@@ -47,19 +47,20 @@ EXPECTATION_TIMEOUT = 30.0  # an expectation the cache never meets (object gone)
 class Expectations:
     """What the cache must show of our own writes to a key before we act on it again."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM) -> None:
+        self._clock = clock
         self._versions: dict[Key, tuple[int, float]] = {}
         self._jobs: dict[Key, tuple[str, float]] = {}
 
     def wrote(self, key: Key, resource_version: str | None) -> None:
         if resource_version and resource_version.isdigit():
-            self._versions[key] = (int(resource_version), time.monotonic())
+            self._versions[key] = (int(resource_version), self._clock.monotonic())
 
     def created(self, key: Key, job_name: str) -> None:
-        self._jobs[key] = (job_name, time.monotonic())
+        self._jobs[key] = (job_name, self._clock.monotonic())
 
     def met(self, key: Key, entry: CachedReactiveJob, job_names: set[str]) -> bool:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         version = self._versions.get(key)
         if version is not None:
             seen = entry.resource_version

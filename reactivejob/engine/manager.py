@@ -67,7 +67,11 @@ class Manager:
         # list Secrets, only the objects that opt in wait (and say why).
         informers = [*self.cache.informers, *(config.informers if config is not None else [])]
         self._caches = [asyncio.create_task(i.run()) for i in informers]
-        self._tasks = [*self._caches, asyncio.create_task(self._work())]
+        # Never act on a partial view of the cluster; followers queue keys but never act.
+        workers = self.queue.run(
+            self._reconcile, options.workers, self.cache.wait_synced, self.leading.wait
+        )
+        self._tasks = [*self._caches, asyncio.create_task(workers)]
 
     @classmethod
     async def start(cls, options: Options) -> Manager:
@@ -97,12 +101,6 @@ class Manager:
         """False only if a cache loop has ended: it retries forever, so that is a bug the
         kubelet should answer with a restart. An API outage is not (readiness shows it)."""
         return not any(task.done() for task in self._caches)
-
-    async def _work(self) -> None:
-        await self.cache.wait_synced()  # never act on a partial view of the cluster
-        await self.leading.wait()  # followers queue keys but never act on them
-        workers = [self.queue.work(self._reconcile) for _ in range(self.options.workers)]
-        await asyncio.gather(*workers)
 
     def _leadership(self, leading: bool) -> None:
         LEADER.set(1 if leading else 0)

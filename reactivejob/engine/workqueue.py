@@ -83,6 +83,19 @@ class WorkQueue(Generic[K]):
     def __len__(self) -> int:
         return len(self._queued)
 
+    async def run(
+        self,
+        handle: Callable[[K], Awaitable[float | None]],
+        workers: int,
+        *after: Callable[[], Awaitable[object]],
+    ) -> None:
+        """``workers`` workers, started once each of ``after`` is done, in order (the caches
+        have listed, leadership is won), as controller-runtime's Start does: until then keys
+        queue up, and none is held "active" by a worker that may not act."""
+        for gate in after:
+            await gate()
+        await asyncio.gather(*(self.work(handle) for _ in range(workers)))
+
     async def work(self, handle: Callable[[K], Awaitable[float | None]]) -> None:
         """Worker loop: ``handle`` returns seconds until the key wants another look (or None);
         an exception retries it with backoff."""

@@ -105,3 +105,38 @@ def test_requeue_after_brings_the_key_back() -> None:
         worker.cancel()
 
     run(scenario())
+
+
+def test_workers_start_only_once_every_gate_is_open_in_order() -> None:
+    """As controller-runtime's Start: keys queue up while the caches list and leadership is
+    campaigned for, and no key is taken "active" before both."""
+
+    async def scenario() -> None:
+        queue: WorkQueue[str] = WorkQueue()
+        synced, leading = asyncio.Event(), asyncio.Event()
+        handled: list[str] = []
+        done = asyncio.Event()
+
+        async def handle(key: str) -> None:
+            handled.append(key)
+            if len(handled) == 2:
+                done.set()
+
+        async def leadership() -> None:
+            assert synced.is_set(), "leadership is awaited only after the caches synced"
+            await leading.wait()
+
+        runner = asyncio.create_task(queue.run(handle, 3, synced.wait, leadership))
+        queue.add("a")
+        queue.add("b")
+        await settle()
+        assert handled == [] and len(queue) == 2  # queued, none active
+        synced.set()
+        await settle()
+        assert handled == []  # a follower: still waiting for leadership
+        leading.set()
+        await asyncio.wait_for(done.wait(), TIMEOUT)
+        assert handled == ["a", "b"]  # in the order they were queued
+        runner.cancel()
+
+    run(scenario())

@@ -1,0 +1,107 @@
+"""The informer on a fake list and watch: paged lists, events applied in order, and a relist
+after 410 that reports what vanished meanwhile, so no ghost stays in the store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from reactivejob.engine.informer import Informer
+from reactivejob_api import Expired
+from typedkube import EventType
+
+TIMEOUT = 10.0
+
+
+def obj(name: str, version: str, value: str = "v") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": version}, "v": value}
+
+
+class FakeServer:
+    """Pages of a list, and per watch call a script of events; a script ends with Expired."""
+
+    def __init__(self, lists: list[list[list[dict[str, Any]]]], watches: list[list[Any]]) -> None:
+        self.lists, self.watches = lists, watches
+        self.listed_from: list[str | None] = []
+        self.watched_from: list[str] = []
+        self.idle = asyncio.Event()
+
+    async def page(self, token: str | None) -> dict[str, Any]:
+        if token is None:
+            self.current = self.lists.pop(0)
+        index = int(token or 0)
+        self.listed_from.append(token)
+        more = index + 1 < len(self.current)
+        meta = {"resourceVersion": "100", **({"continue": str(index + 1)} if more else {})}
+        return {"items": self.current[index], "metadata": meta}
+
+    async def watch(self, version: str) -> AsyncIterator[tuple[EventType, dict[str, Any]]]:
+        self.watched_from.append(version)
+        if not self.watches:
+            self.idle.set()
+            await asyncio.Event().wait()  # a quiet, healthy stream
+        for step in self.watches.pop(0):
+            if step == "expired":
+                raise Expired(410, "Expired", "too old resource version")
+            yield step
+
+
+def run(informer: Informer[Any], server: FakeServer) -> None:
+    async def scenario() -> None:
+        task = asyncio.create_task(informer.run())
+        await asyncio.wait_for(server.idle.wait(), TIMEOUT)
+        task.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_paged_list_then_a_watch_from_its_version_keeps_the_store_current() -> None:
+    seen: list[tuple[str, str | None, str | None]] = []
+    server = FakeServer(
+        lists=[[[obj("a", "1"), obj("b", "2")], [obj("c", "3")]]],
+        watches=[
+            [
+                ("MODIFIED", obj("a", "101", "changed")),
+                ("BOOKMARK", {"metadata": {"resourceVersion": "105"}}),
+                ("DELETED", obj("b", "106")),
+            ]
+        ],
+    )
+    informer: Informer[str] = Informer(
+        "Thing",
+        server.page,
+        server.watch,
+        lambda raw, _old: str(raw["v"]),
+        lambda key, old, new: seen.append((key[1], old, new)),
+    )
+    run(informer, server)
+    assert server.listed_from == [None, "1"]  # two pages, one snapshot
+    assert informer.synced.is_set()
+    assert server.watched_from == ["100", "106"]  # resumed from the last event, bookmark too
+    assert informer.store == {("ns", "a"): "changed", ("ns", "c"): "v"}
+    assert seen == [
+        ("a", None, "v"), ("b", None, "v"), ("c", None, "v"),
+        ("a", "v", "changed"), ("b", "v", None),
+    ]  # fmt: skip
+
+
+def test_a_relist_after_410_reports_what_vanished_and_only_what_changed() -> None:
+    seen: list[tuple[str, str | None, str | None]] = []
+    server = FakeServer(
+        lists=[
+            [[obj("a", "1"), obj("b", "2"), obj("c", "3")]],
+            [[obj("a", "1"), obj("c", "7", "new")]],  # b deleted while we were away
+        ],
+        watches=[["expired"]],
+    )
+    informer: Informer[str] = Informer(
+        "Thing",
+        server.page,
+        server.watch,
+        lambda raw, _old: str(raw["v"]),
+        lambda key, old, new: seen.append((key[1], old, new)),
+    )
+    run(informer, server)
+    assert informer.store == {("ns", "a"): "v", ("ns", "c"): "new"}  # no ghost of b
+    assert seen[3:] == [("b", "v", None), ("c", "v", "new")]  # a unchanged: not reported
