@@ -1,14 +1,13 @@
 """The chart installed into the real control plane, and the operator's identity from it.
 
 Shared by the chart tests and the in-cluster test (fixtures reach them through conftest.py).
+Rendering and running helm is tests/chart/rendering.py's; CHART and run_helm are re-exported
+here for the tiers that import them from this module.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,33 +16,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from testbed import ControlPlane, binaries
+from testbed import ControlPlane
+from tests.chart.rendering import CHART, IMAGE, run_helm
 
-CHART = Path(__file__).resolve().parents[2] / "chart" / "reactivejob-operator"
-# The chart has no default image (none is published): every install names one, as users must.
-IMAGE = ("--set", "image.repository=localhost/reactivejob-operator")
-
-
-@pytest.fixture(scope="session")
-def helm() -> Path:
-    return binaries.helm()
-
-
-def run_helm(helm: Path, *args: str, kubeconfig: Path | None = None) -> str:
-    home = Path(tempfile.gettempdir()) / "reactivejob-helm"
-    env = {
-        **os.environ,
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
-    if kubeconfig:
-        env["KUBECONFIG"] = str(kubeconfig)
-    result = subprocess.run(
-        [str(helm), *args], capture_output=True, text=True, env=env, check=False
-    )
-    assert result.returncode == 0, f"helm {' '.join(args)}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+__all__ = ["CHART", "Installed", "install", "kubeconfig_as", "run_helm"]
 
 
 class Installed:

@@ -17,8 +17,9 @@ from kubernetes import client
 from testbed import ControlPlane, api_client
 from testbed.harness import JobRunner, install_reactivejob_crd
 from testbed.harness.operator_process import OperatorProcess
+from tests.chart.rendering import helm  # noqa: F401 (a fixture for all)
 from tests.integration.audit import SERVICE_ACCOUNT_POLICY
-from tests.integration.chart_install import helm, install  # noqa: F401 (fixtures for all)
+from tests.integration.chart_install import install  # noqa: F401 (a fixture for all)
 from tests.integration.kube_helpers import Cluster
 
 REPO = Path(__file__).resolve().parents[2]

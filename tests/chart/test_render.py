@@ -1,0 +1,120 @@
+"""The Helm chart as helm alone sees it: lint, the values schema, and what the chart renders
+(RBAC, arguments, names). The tests that need the API server are in
+tests/integration/test_chart.py."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from testbed.versions import kubernetes_version
+from tests.chart.rendering import CHART, CI_VALUES, IMAGE, render, run_helm
+from tests.integration import rbac_contract as contract
+from tests.integration.rbac_contract import Rights, from_rules, leader_election
+
+
+def test_lint_is_clean(helm: Path) -> None:
+    out = run_helm(helm, "lint", "--strict", str(CHART), *IMAGE)
+    assert "0 chart(s) failed" in out
+
+
+def test_no_image_stops_the_install_and_says_how_to_build_one(helm: Path) -> None:
+    """No image is published: a default install must not end in ImagePullBackOff."""
+    result = subprocess.run(
+        [str(helm), "template", "x", str(CHART)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "image.repository is not set: no image of reactivejob-operator is published yet" in (
+        result.stderr
+    ), result.stderr
+    assert "--set image.repository=REGISTRY/reactivejob-operator" in result.stderr
+
+
+@pytest.mark.parametrize("bad", ["replicaCount=two", "image.pullPolicy=Sometimes", "noSuchValue=1"])
+def test_bad_values_fail_with_a_clear_message(helm: Path, bad: str) -> None:
+    result = subprocess.run(
+        [str(helm), "template", "x", str(CHART), *IMAGE, "--set", bad],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=[p.stem for p in CI_VALUES])
+def test_rendered_rbac_is_the_contract(helm: Path, values: Path) -> None:
+    """Every values variant renders exactly the contract's rights for the ServiceAccount
+    (the installed test in tests/integration sees the defaults only): no Lease rights without
+    leader election, reconcile rights in each watched namespace and nowhere else."""
+    release = "rendered"
+    documents = render(helm, values, release)
+    chosen = yaml.safe_load(values.read_text()) or {}
+    watch = chosen.get("watchNamespaces") or []
+    election = chosen.get("leaderElection") or {}
+    expected: dict[str | None, Rights] = {None: contract.KOPF_RESOURCES | contract.KOPF_NAMESPACES}
+    reconciling = contract.RECONCILING
+    if (chosen.get("configTriggers") or {}).get("enabled"):
+        reconciling |= contract.CONFIG_TRIGGERS
+    if watch:
+        expected |= {watched: reconciling for watched in watch}
+    else:
+        expected[None] |= reconciling | contract.UNUSED_BUT_GRANTED_ALL_NAMESPACES
+    if election.get("enabled", True):
+        lease = leader_election(election["id"]) if "id" in election else leader_election()
+        expected[release] = expected.get(release, Rights()) | lease
+    granted = _rendered_rights(documents)
+    assert granted.keys() == expected.keys(), (values.name, sorted(granted, key=str))
+    for where, wanted in expected.items():
+        assert granted[where] == wanted, (
+            f"{values.name}, {where}:\n{granted[where].difference(wanted)}"
+        )
+
+
+def test_config_triggers_pass_the_flag_only_when_enabled(helm: Path) -> None:
+    def args(values: str) -> list[str]:
+        documents = render(helm, CHART / "ci" / values, "rendered")
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        return list(container["args"])
+
+    assert "--config-triggers" in args("config-triggers-values.yaml")
+    assert "--config-triggers" not in args("default-values.yaml")
+
+
+def _rendered_rights(documents: list[dict[str, Any]]) -> dict[str | None, Rights]:
+    """The chart ServiceAccount's rights by namespace (None: cluster-wide), from the rendered
+    bindings and the roles they name; a binding to a role the chart does not render (a
+    built-in like edit) fails, since its rules are not in view."""
+    account = next(d for d in documents if d["kind"] == "ServiceAccount")["metadata"]["name"]
+    roles = {
+        (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d.get("rules") or []
+        for d in documents
+        if d["kind"] in ("Role", "ClusterRole")
+    }
+    granted: dict[str | None, Rights] = {}
+    for binding in (d for d in documents if d["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        if not any(
+            s["kind"] == "ServiceAccount" and s["name"] == account for s in binding["subjects"]
+        ):
+            continue
+        where = binding["metadata"].get("namespace") if binding["kind"] == "RoleBinding" else None
+        ref = binding["roleRef"]
+        role = (ref["kind"], where if ref["kind"] == "Role" else None, ref["name"])
+        assert role in roles, f"{binding['metadata']['name']} binds {role}, not rendered"
+        # One list for both: a resource rule has no nonResourceURLs, and the reverse.
+        granted[where] = granted.get(where, Rights()) | from_rules(roles[role], roles[role])
+    return granted
+
+
+def test_long_release_names_keep_every_name_within_63(helm: Path) -> None:
+    long_release = "a" * 53  # Helm's own limit for release names
+    args = ["template", long_release, str(CHART), "--kube-version", kubernetes_version(), *IMAGE]
+    for values in CI_VALUES:
+        documents = [d for d in yaml.safe_load_all(run_helm(helm, *args, "-f", str(values))) if d]
+        too_long = [d["metadata"]["name"] for d in documents if len(d["metadata"]["name"]) > 63]
+        assert not too_long, (values.name, too_long)
