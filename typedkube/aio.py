@@ -7,7 +7,7 @@ ReactiveJob with a large template is one line of hundreds of KB, so lines are sp
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Self, Unpack
 
 import aiohttp
@@ -110,7 +110,7 @@ class AsyncResourceClient(Verbs[T, L]):
                 raise error_for(answer.status, text, self.connection)
             return call.decode(json.loads(text))
 
-    async def stream(self, call: Call[R]) -> AsyncIterator[RawEvent]:
+    async def stream(self, call: Call[R]) -> AsyncGenerator[RawEvent, None]:
         url = self.connection.server + call.path
         async with self._http.get(url, params=call.params, timeout=UNBOUNDED) as answer:
             if answer.status >= 400:
@@ -148,7 +148,7 @@ class AsyncResourceClient(Verbs[T, L]):
 
     def watch_json(
         self, namespace: str | None = None, **kw: Unpack[options.WatchOptions]
-    ) -> AsyncIterator[RawEvent]:
+    ) -> AsyncGenerator[RawEvent, None]:
         """Like ``watch``, but each object exactly as the server sent it."""
         return self.stream(self._watch(namespace, kw))
 

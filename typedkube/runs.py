@@ -10,17 +10,21 @@ the status the operator writes, which is plain JSON here, so this module needs n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
 from pydantic import BaseModel
 
 from ._errors import ApiError, Expired
+from ._verbs import L
+from .aio import AsyncResourceClient
+from .sync import ResourceClient
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -166,36 +170,8 @@ class _Follow:
             self.on_change(obj)
 
 
-class _Client(Protocol):
-    def get_json(self, name: str, namespace: str) -> dict[str, Any]: ...
-
-    def watch_json(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-    ) -> Iterator[tuple[str, dict[str, Any]]]: ...
-
-    def apply(
-        self, obj: Any, *, field_manager: str, namespace: str | None = None, force: bool = False
-    ) -> Any: ...
-
-
-class _Typed(Generic[M]):
-    """What both mixins read of the client they are mixed into: its model."""
-
-    model: type[M]
-
-    def _typed(self, on_change: Callable[[M], None] | None) -> Callable[[Raw], None] | None:
-        if on_change is None:
-            return None
-        return lambda raw: on_change(self.model.model_validate(raw))
-
-
-class RunWaits(_Typed[M]):
-    """Mixed into the synchronous ReactiveJob client."""
+class RunWaits(ResourceClient[M, L]):
+    """The synchronous ReactiveJob client's waits."""
 
     def wait(
         self,
@@ -209,21 +185,18 @@ class RunWaits(_Typed[M]):
         """Until the run (see ``finished_run``) has finished: the object when it succeeded;
         raises RunFailed when it failed, RunTimeout after ``timeout`` seconds. ``on_change``
         sees every version of the object on the way (progress for a terminal)."""
-        client = cast(_Client, self)  # mixed into a client that has these methods
-        follow = _Follow(name, for_run, timeout, self._typed(on_change))
+        follow = _Follow(name, for_run, timeout, on_change and _typed(self.model, on_change))
         while True:
             try:
                 if follow.version is None:
-                    follow.read(client.get_json(name, namespace))
+                    follow.read(self.get_json(name, namespace))
                 if (done := follow.outcome()) is not None:
-                    return self.model.model_validate(done)
-                events = client.watch_json(namespace, **follow.watch_options())
-                try:
+                    return self._one(done)
+                events = self.watch_json(namespace, **follow.watch_options())
+                with contextlib.closing(events):  # leaving the stream early ends the request now
                     for kind, raw in events:
                         if follow.event(kind, raw):
                             break
-                finally:  # leaving the stream early must end the request now
-                    getattr(events, "close", lambda: None)()
             except (OSError, httpx.TransportError, ApiError) as error:
                 if follow.failed(error):
                     time.sleep(RECONNECT)  # the API server restarts: resume from the version had
@@ -238,35 +211,13 @@ class RunWaits(_Typed[M]):
     ) -> M:
         """Server-side apply ``obj``, then ``wait`` for the run of what was applied: the CI
         pipeline's "apply, then wait"."""
-        applied = cast(_Client, self).apply(dict(obj), field_manager=field_manager)
-        meta = applied.metadata
-        return self.wait(
-            meta.name,
-            meta.namespace,
-            timeout=timeout,
-            on_change=on_change,
-        )
+        applied = self.apply(dict(obj), field_manager=field_manager)
+        meta = applied.model_dump(by_alias=True)["metadata"]
+        return self.wait(meta["name"], meta["namespace"], timeout=timeout, on_change=on_change)
 
 
-class _AsyncClient(Protocol):
-    async def get_json(self, name: str, namespace: str) -> dict[str, Any]: ...
-
-    def watch_json(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        field_selector: str | None = None,
-        timeout_seconds: int | None = None,
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
-
-    def apply(
-        self, obj: Any, *, field_manager: str, namespace: str | None = None, force: bool = False
-    ) -> Awaitable[Any]: ...
-
-
-class AsyncRunWaits(_Typed[M]):
-    """Mixed into the asynchronous ReactiveJob client; the same as ``RunWaits``."""
+class AsyncRunWaits(AsyncResourceClient[M, L]):
+    """The asynchronous ReactiveJob client's waits; the same as ``RunWaits``."""
 
     async def wait(
         self,
@@ -277,23 +228,18 @@ class AsyncRunWaits(_Typed[M]):
         timeout: float = DEFAULT_TIMEOUT,
         on_change: Callable[[M], None] | None = None,
     ) -> M:
-        client = cast(_AsyncClient, self)
-        follow = _Follow(name, for_run, timeout, self._typed(on_change))
+        follow = _Follow(name, for_run, timeout, on_change and _typed(self.model, on_change))
         while True:
             try:
                 if follow.version is None:
-                    follow.read(await client.get_json(name, namespace))
+                    follow.read(await self.get_json(name, namespace))
                 if (done := follow.outcome()) is not None:
-                    return self.model.model_validate(done)
-                events = client.watch_json(namespace, **follow.watch_options())
-                try:
+                    return self._one(done)
+                events = self.watch_json(namespace, **follow.watch_options())
+                async with contextlib.aclosing(events):
                     async for kind, raw in events:
                         if follow.event(kind, raw):
                             break
-                finally:
-                    aclose = getattr(events, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
             except (TimeoutError, OSError, aiohttp.ClientError, ApiError) as error:
                 if follow.failed(error):
                     await asyncio.sleep(RECONNECT)
@@ -306,11 +252,12 @@ class AsyncRunWaits(_Typed[M]):
         timeout: float = DEFAULT_TIMEOUT,
         on_change: Callable[[M], None] | None = None,
     ) -> M:
-        applied = await cast(_AsyncClient, self).apply(dict(obj), field_manager=field_manager)
-        meta = applied.metadata
+        applied = await self.apply(dict(obj), field_manager=field_manager)
+        meta = applied.model_dump(by_alias=True)["metadata"]
         return await self.wait(
-            meta.name,
-            meta.namespace,
-            timeout=timeout,
-            on_change=on_change,
+            meta["name"], meta["namespace"], timeout=timeout, on_change=on_change
         )
+
+
+def _typed(model: type[M], on_change: Callable[[M], None]) -> Callable[[Raw], None]:
+    return lambda raw: on_change(model.model_validate(raw))

@@ -78,7 +78,7 @@ class ResourceClient(Verbs[T, L]):
             raise error_for(answer.status_code, answer.text, self.connection)
         return call.decode(answer.json())
 
-    def stream(self, call: Call[R]) -> Iterator[RawEvent]:
+    def stream(self, call: Call[R]) -> Generator[RawEvent, None, None]:
         with self._http.stream("GET", call.path, params=call.params, timeout=None) as answer:
             if answer.status_code >= 400:
                 raise error_for(answer.status_code, answer.read().decode(), self.connection)
@@ -113,7 +113,7 @@ class ResourceClient(Verbs[T, L]):
 
     def watch_json(
         self, namespace: str | None = None, **kw: Unpack[options.WatchOptions]
-    ) -> Iterator[RawEvent]:
+    ) -> Generator[RawEvent, None, None]:
         """Like ``watch``, but each object exactly as the server sent it."""
         return self.stream(self._watch(namespace, kw))
 

@@ -39,9 +39,7 @@ __all__ = [
 ]
 
 
-class AsyncReactiveJobClient(
-    AsyncRunWaits[ReactiveJob], AsyncResourceClient[ReactiveJob, ReactiveJobList]
-):
+class AsyncReactiveJobClient(AsyncRunWaits[ReactiveJob, ReactiveJobList]):
     """ReactiveJob objects (batch.cs.sap.com/v1alpha1)."""
 
     group = "batch.cs.sap.com"

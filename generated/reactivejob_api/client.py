@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-class ReactiveJobClient(RunWaits[ReactiveJob], ResourceClient[ReactiveJob, ReactiveJobList]):
+class ReactiveJobClient(RunWaits[ReactiveJob, ReactiveJobList]):
     """ReactiveJob objects (batch.cs.sap.com/v1alpha1)."""
 
     group = "batch.cs.sap.com"
