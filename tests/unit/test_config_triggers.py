@@ -19,9 +19,7 @@ from reactivejob.core.config_refs import (
 from reactivejob.core.decide import decide
 from reactivejob.core.naming import job_name
 from reactivejob_api.vocabulary import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN, ANNOTATION_RUN_CAUSE
-from tests.unit.test_run_control import DIGEST, NOW, OLD, TEMPLATE, UID, annotations_of, created
-from tests.unit.test_run_control import job as make_job
-from tests.unit.test_run_control import rj as make_rj
+from tests.unit.builders import DIGEST, NOW, OLD, TEMPLATE, UID, annotations_of, created, job, rj
 
 OPTED = {"rerunOnConfigChange": True}
 
@@ -99,33 +97,29 @@ def view(hash_: str) -> ConfigView:
 
 
 def test_the_first_run_carries_the_config_hash_in_its_name_and_annotation() -> None:
-    plan = decide(make_rj(spec=OPTED), TEMPLATE, [], NOW, config=view("c1"))
-    job = created(plan)
-    assert job.metadata is not None
+    plan = decide(rj(2, spec=OPTED), TEMPLATE, [], NOW, config=view("c1"))
+    made = created(plan)
+    assert made.metadata is not None
     named = job_name("migrate", UID, 2, config_hash="c1", run=1)
-    assert job.metadata.name == named != job_name("migrate", UID, 2)
-    assert annotations_of(job)[ANNOTATION_CONFIG_HASH] == "c1"
+    assert made.metadata.name == named != job_name("migrate", UID, 2)
+    assert annotations_of(made)[ANNOTATION_CONFIG_HASH] == "c1"
 
 
 def test_a_config_change_starts_one_run_and_the_same_config_none() -> None:
-    ran = make_job("migrate-a", 2, annotations={ANNOTATION_CONFIG_HASH: "c1"}, state="Complete")
-    assert decide(make_rj(spec=OPTED), TEMPLATE, [ran], NOW, config=view("c1")).create is None
-    plan = decide(make_rj(spec=OPTED), TEMPLATE, [ran], NOW, config=view("c2"))
-    job = created(plan)
-    assert annotations_of(job)[ANNOTATION_RUN_CAUSE] == "ConfigChanged"
+    ran = job("migrate-a", 2, annotations={ANNOTATION_CONFIG_HASH: "c1"}, state="Complete")
+    assert decide(rj(2, spec=OPTED), TEMPLATE, [ran], NOW, config=view("c1")).create is None
+    plan = decide(rj(2, spec=OPTED), TEMPLATE, [ran], NOW, config=view("c2"))
+    made = created(plan)
+    assert annotations_of(made)[ANNOTATION_RUN_CAUSE] == "ConfigChanged"
     assert plan.status is not None and plan.status.history is not None
     assert plan.status.history[0].cause == "ConfigChanged"
     assert plan.status.history[0].config_hash == "c2"
 
 
 def test_config_changing_back_is_a_run_of_its_own() -> None:
-    first = make_job(
-        "migrate-a", 2, annotations={ANNOTATION_CONFIG_HASH: "c1", ANNOTATION_RUN: "1"}
-    )
-    second = make_job(
-        "migrate-b", 2, annotations={ANNOTATION_CONFIG_HASH: "c2", ANNOTATION_RUN: "2"}
-    )
-    plan = decide(make_rj(spec=OPTED), TEMPLATE, [first, second], NOW, config=view("c1"))
+    first = job("migrate-a", 2, annotations={ANNOTATION_CONFIG_HASH: "c1", ANNOTATION_RUN: "1"})
+    second = job("migrate-b", 2, annotations={ANNOTATION_CONFIG_HASH: "c2", ANNOTATION_RUN: "2"})
+    plan = decide(rj(2, spec=OPTED), TEMPLATE, [first, second], NOW, config=view("c1"))
     back = created(plan)
     assert back.metadata is not None
     assert back.metadata.name == job_name("migrate", UID, 2, config_hash="c1", run=3)
@@ -133,14 +127,14 @@ def test_config_changing_back_is_a_run_of_its_own() -> None:
 
 
 def test_a_template_change_with_new_config_is_a_template_change() -> None:
-    ran = make_job("migrate-a", 1, OLD, annotations={ANNOTATION_CONFIG_HASH: "c1"})
-    plan = decide(make_rj(spec=OPTED), TEMPLATE, [ran], NOW, config=view("c2"))
+    ran = job("migrate-a", 1, OLD, annotations={ANNOTATION_CONFIG_HASH: "c1"})
+    plan = decide(rj(2, spec=OPTED), TEMPLATE, [ran], NOW, config=view("c2"))
     assert annotations_of(created(plan))[ANNOTATION_RUN_CAUSE] == "TemplateChanged"
 
 
 def test_missing_config_holds_the_run_and_names_the_object() -> None:
     missing = ConfigView(None, (Reference(SECRET, "db-credentials", False),))
-    plan = decide(make_rj(spec=OPTED), TEMPLATE, [], NOW, config=missing)
+    plan = decide(rj(2, spec=OPTED), TEMPLATE, [], NOW, config=missing)
     assert plan.create is None
     assert plan.status is not None and plan.status.state == "Processing"
     ready = next(c for c in plan.status.conditions or [] if c.type == "Ready")
@@ -150,9 +144,9 @@ def test_missing_config_holds_the_run_and_names_the_object() -> None:
 
 
 def test_config_that_cannot_be_known_gets_a_stalled_status_and_a_warning() -> None:
-    newest = make_job("migrate-a", 2, state="Complete")
+    newest = job("migrate-a", 2, state="Complete")
     problem = ConfigView(None, problem="cannot watch secrets in namespace team-a: enable it")
-    plan = decide(make_rj(spec=OPTED), TEMPLATE, [newest], NOW, config=problem)
+    plan = decide(rj(2, spec=OPTED), TEMPLATE, [newest], NOW, config=problem)
     assert plan.create is None and plan.release == ()  # the newest Job stays protected
     assert plan.status is not None and plan.status.state == "Error"
     kinds = {c.type: c.status for c in plan.status.conditions or []}
@@ -161,23 +155,23 @@ def test_config_that_cannot_be_known_gets_a_stalled_status_and_a_warning() -> No
 
 
 def test_a_job_made_before_opting_in_is_adopted_with_todays_config() -> None:
-    before = make_job("migrate-a", 1, DIGEST, state="Complete")  # no config annotation
-    adopted = decide(make_rj(spec=OPTED), TEMPLATE, [before], NOW, config=view("c1"))
+    before = job("migrate-a", 1, DIGEST, state="Complete")  # no config annotation
+    adopted = decide(rj(2, spec=OPTED), TEMPLATE, [before], NOW, config=view("c1"))
     assert adopted.create is None
     assert adopted.status is not None and adopted.status.history is not None
     assert adopted.status.history[0].config_hash == "c1"
     status = adopted.status.model_dump(by_alias=True, exclude_none=True)
-    later = make_rj(spec=OPTED, status=status)
+    later = rj(2, spec=OPTED, status=status)
     assert decide(later, TEMPLATE, [before], NOW, config=view("c1")).create is None
     assert created(decide(later, TEMPLATE, [before], NOW, config=view("c2"))) is not None
 
 
 def test_an_object_without_the_field_ignores_config() -> None:
-    newest = make_job("migrate-a", 2, state="Complete")
-    assert decide(make_rj(), TEMPLATE, [newest], NOW).create is None
+    newest = job("migrate-a", 2, state="Complete")
+    assert decide(rj(2), TEMPLATE, [newest], NOW).create is None
 
 
 def test_a_held_change_keeps_the_newest_job_protected() -> None:
-    newest = make_job("migrate-a", 1, OLD, state="Complete")
-    plan = decide(make_rj(spec={"suspend": True}), TEMPLATE, [newest], NOW)
+    newest = job("migrate-a", 1, OLD, state="Complete")
+    plan = decide(rj(2, spec={"suspend": True}), TEMPLATE, [newest], NOW)
     assert plan.create is None and plan.release == ()

@@ -3,120 +3,39 @@
 
 from __future__ import annotations
 
-import datetime
-from typing import Any
-
-from reactivejob.core.decide import Plan, decide
+from reactivejob.core.decide import decide
 from reactivejob.core.naming import job_name, template_hash
 from reactivejob.core.objects import name_of
-from reactivejob_api import ReactiveJob, ReactiveJobRun
+from reactivejob_api import ReactiveJobRun
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import (
-    ANNOTATION_GENERATION,
-    ANNOTATION_HASH,
     ANNOTATION_HELD,
     ANNOTATION_RERUN,
     ANNOTATION_RUN,
     ANNOTATION_RUN_CAUSE,
-    FINALIZER,
     ConditionType,
 )
-from tests.samples import reactive_job, simple_template
-
-NOW = datetime.datetime(2026, 12, 1, 12, 0, 0, tzinfo=datetime.UTC)
-UID = "0b7c5b8e-1111-2222-3333-444455556666"
-TEMPLATE = simple_template()
-DIGEST = template_hash(TEMPLATE)
-OLD = "0" * 64
-
-
-def rj(
-    generation: int = 2,
-    *,
-    spec: dict[str, Any] | None = None,
-    rerun: str | None = None,
-    status: dict[str, Any] | None = None,
-) -> ReactiveJob:
-    body = reactive_job("migrate", TEMPLATE, "team-a")
-    body["metadata"].update(uid=UID, generation=generation, finalizers=[FINALIZER])
-    if rerun is not None:
-        body["metadata"]["annotations"] = {ANNOTATION_RERUN: rerun}
-    body["spec"].update(spec or {})
-    if status is not None:
-        body["status"] = status
-    return ReactiveJob.model_validate(body)
-
-
-def job(
-    name: str,
-    generation: int,
-    digest: str = DIGEST,
-    *,
-    state: str | None = None,  # Complete | Failed | running | held | None (not started)
-    annotations: dict[str, str] | None = None,
-    created: str = "2026-12-01T11:00:00Z",
-) -> Job:
-    meta: dict[str, Any] = {
-        "name": name,
-        "namespace": "team-a",
-        "creationTimestamp": created,
-        "annotations": {
-            ANNOTATION_GENERATION: str(generation),
-            ANNOTATION_HASH: digest,
-            **(annotations or {}),
-        },
-        "finalizers": [FINALIZER],
-    }
-    body: dict[str, Any] = {"metadata": meta, "spec": {"template": {}}}
-    if state in ("Complete", "Failed"):
-        body["status"] = {
-            "startTime": "2026-12-01T11:00:01Z",
-            "completionTime": "2026-12-01T11:00:09Z" if state == "Complete" else None,
-            "conditions": [
-                {
-                    "type": state,
-                    "status": "True",
-                    "lastTransitionTime": "2026-12-01T11:00:09Z",
-                }
-            ],
-        }
-    elif state == "running":
-        body["status"] = {"startTime": "2026-12-01T11:00:01Z", "active": 1}
-    elif state == "held":
-        body["spec"]["suspend"] = True
-        meta["annotations"][ANNOTATION_HELD] = "true"
-    return Job.model_validate(body)
-
-
-def created(plan: Plan) -> Job:
-    assert plan.create is not None and plan.create.metadata is not None
-    return plan.create
-
-
-def annotations_of(job_: Job) -> dict[str, str]:
-    assert job_.metadata is not None
-    return dict(job_.metadata.annotations or {})
-
-
-def history(plan: Plan) -> list[dict[str, Any]]:
-    assert plan.status is not None
-    return [
-        e.model_dump(by_alias=True, exclude_none=True, mode="json")
-        for e in plan.status.history or []
-    ]
-
-
-def conditions(plan: Plan) -> dict[str, str]:
-    assert plan.status is not None and plan.status.conditions is not None
-    return {c.type: c.status for c in plan.status.conditions}
-
+from tests.samples import simple_template
+from tests.unit.builders import (
+    DIGEST,
+    NOW,
+    OLD,
+    TEMPLATE,
+    UID,
+    annotations_of,
+    conditions,
+    created,
+    history,
+    job,
+    rj,
+)
 
 # concurrencyPolicy
 
 
 def test_allow_creates_the_new_job_running_beside_the_old_one() -> None:
     old = job("migrate-old", 1, OLD, state="running")
-    plan = decide(rj(), TEMPLATE, [old], NOW)
+    plan = decide(rj(2), TEMPLATE, [old], NOW)
     new = created(plan)
     assert not (new.spec and new.spec.suspend)
     assert ANNOTATION_HELD not in annotations_of(new)
@@ -125,7 +44,7 @@ def test_allow_creates_the_new_job_running_beside_the_old_one() -> None:
 
 def test_forbid_holds_the_new_job_while_an_older_one_runs() -> None:
     old = job("migrate-old", 1, OLD, state="running")
-    plan = decide(rj(spec={"concurrencyPolicy": "Forbid"}), TEMPLATE, [old], NOW)
+    plan = decide(rj(2, spec={"concurrencyPolicy": "Forbid"}), TEMPLATE, [old], NOW)
     new = created(plan)
     assert new.spec is not None and new.spec.suspend is True
     assert annotations_of(new)[ANNOTATION_HELD] == "true"
@@ -138,7 +57,7 @@ def test_forbid_holds_the_new_job_while_an_older_one_runs() -> None:
 
 def test_forbid_does_not_hold_when_no_older_job_may_run() -> None:
     finished = job("migrate-old", 1, OLD, state="Complete")
-    plan = decide(rj(spec={"concurrencyPolicy": "Forbid"}), TEMPLATE, [finished], NOW)
+    plan = decide(rj(2, spec={"concurrencyPolicy": "Forbid"}), TEMPLATE, [finished], NOW)
     assert not (created(plan).spec and created(plan).spec.suspend)  # type: ignore[union-attr]
 
 
@@ -147,11 +66,11 @@ def test_an_older_job_suspended_by_hand_waits_for_its_pods_to_stop() -> None:
     stopping = job("migrate-old", 1, OLD, state="running")
     assert stopping.spec is not None
     stopping.spec.suspend = True  # Pods still active: the job controller is stopping them
-    held = created(decide(rj(spec=spec), TEMPLATE, [stopping], NOW))
+    held = created(decide(rj(2, spec=spec), TEMPLATE, [stopping], NOW))
     assert held.spec is not None and held.spec.suspend is True
     assert stopping.status is not None
     stopping.status.active = 0
-    free = created(decide(rj(spec=spec), TEMPLATE, [stopping], NOW))
+    free = created(decide(rj(2, spec=spec), TEMPLATE, [stopping], NOW))
     assert not (free.spec and free.spec.suspend)
 
 
@@ -159,11 +78,11 @@ def test_a_held_job_is_resumed_once_the_older_one_finishes() -> None:
     spec = {"concurrencyPolicy": "Forbid"}
     held = job("migrate-new", 2, state="held")
     waiting = decide(
-        rj(spec=spec), TEMPLATE, [held, job("migrate-old", 1, OLD, state="running")], NOW
+        rj(2, spec=spec), TEMPLATE, [held, job("migrate-old", 1, OLD, state="running")], NOW
     )
     assert waiting.resume is None and waiting.create is None
     done = decide(
-        rj(spec=spec), TEMPLATE, [held, job("migrate-old", 1, OLD, state="Complete")], NOW
+        rj(2, spec=spec), TEMPLATE, [held, job("migrate-old", 1, OLD, state="Complete")], NOW
     )
     assert done.resume == "migrate-new" and done.create is None
 
@@ -171,23 +90,23 @@ def test_a_held_job_is_resumed_once_the_older_one_finishes() -> None:
 def test_replace_deletes_the_running_older_job_and_waits_until_it_is_gone() -> None:
     spec = {"concurrencyPolicy": "Replace"}
     old = job("migrate-old", 1, OLD, state="running")
-    plan = decide(rj(spec=spec), TEMPLATE, [old], NOW)
+    plan = decide(rj(2, spec=spec), TEMPLATE, [old], NOW)
     assert annotations_of(created(plan))[ANNOTATION_HELD] == "true"
     assert plan.delete == ("migrate-old",)
     held = job("migrate-new", 2, state="held")
     going = old.model_copy(deep=True)
     assert going.metadata is not None
-    going.metadata.deletion_timestamp = "2026-12-01T12:00:00Z"
-    still = decide(rj(spec=spec), TEMPLATE, [held, going], NOW)
+    going.metadata.deletion_timestamp = "2026-11-26T12:00:00Z"
+    still = decide(rj(2, spec=spec), TEMPLATE, [held, going], NOW)
     assert still.resume is None and still.delete == ()  # deleted once, then waited for
-    gone = decide(rj(spec=spec), TEMPLATE, [held], NOW)
+    gone = decide(rj(2, spec=spec), TEMPLATE, [held], NOW)
     assert gone.resume == "migrate-new"
 
 
 def test_a_template_that_asks_for_suspend_is_left_to_the_user() -> None:
     template = simple_template()
     template["spec"]["suspend"] = True
-    obj = rj(spec={"concurrencyPolicy": "Forbid", "jobTemplate": template})
+    obj = rj(2, template=template, spec={"concurrencyPolicy": "Forbid"})
     old = job("migrate-old", 1, OLD, state="running")
     new = created(decide(obj, template, [old], NOW))
     assert ANNOTATION_HELD not in annotations_of(new)
@@ -223,7 +142,7 @@ def test_a_superseded_held_job_is_deleted_and_recorded_as_cancelled() -> None:
 
 def test_suspend_records_a_change_and_creates_nothing() -> None:
     old = job("migrate-old", 1, OLD, state="Complete")
-    plan = decide(rj(spec={"suspend": True}), TEMPLATE, [old], NOW)
+    plan = decide(rj(2, spec={"suspend": True}), TEMPLATE, [old], NOW)
     assert plan.create is None
     assert conditions(plan) == {"Ready": "False", ConditionType.SUSPENDED: "True"}  # never Stalled
     assert plan.status is not None and plan.status.state == "Suspended"
@@ -234,7 +153,7 @@ def test_suspend_records_a_change_and_creates_nothing() -> None:
 
 def test_suspend_leaves_a_running_job_alone_and_reports_it() -> None:
     running = job("migrate-new", 2, state="running")
-    plan = decide(rj(spec={"suspend": True}), TEMPLATE, [running], NOW)
+    plan = decide(rj(2, spec={"suspend": True}), TEMPLATE, [running], NOW)
     assert plan.create is None and plan.delete == () and plan.prune == ()
     assert conditions(plan) == {
         "Ready": "Unknown",
@@ -245,7 +164,9 @@ def test_suspend_leaves_a_running_job_alone_and_reports_it() -> None:
 
 def test_suspend_holds_a_held_job_even_when_it_could_start() -> None:
     held = job("migrate-new", 2, state="held")
-    plan = decide(rj(spec={"suspend": True, "concurrencyPolicy": "Forbid"}), TEMPLATE, [held], NOW)
+    plan = decide(
+        rj(2, spec={"suspend": True, "concurrencyPolicy": "Forbid"}), TEMPLATE, [held], NOW
+    )
     assert plan.resume is None
 
 
@@ -254,7 +175,7 @@ def test_suspend_holds_a_held_job_even_when_it_could_start() -> None:
 
 def test_a_new_rerun_token_makes_one_job_named_by_it() -> None:
     done = job("migrate-abcde", 2, state="Complete")
-    plan = decide(rj(rerun="t1"), TEMPLATE, [done], NOW)
+    plan = decide(rj(2, rerun="t1"), TEMPLATE, [done], NOW)
     new = created(plan)
     assert new.metadata is not None
     assert new.metadata.name == job_name("migrate", UID, 2, "t1") != job_name("migrate", UID, 2)
@@ -268,7 +189,7 @@ def test_a_handled_token_makes_nothing() -> None:
     rerun = job(job_name("migrate", UID, 2, "t1"), 2, state="Complete",
                 annotations={ANNOTATION_RERUN: "t1"})  # fmt: skip
     status = {"observedGeneration": 2, "lastHandledRerun": "t1"}
-    plan = decide(rj(rerun="t1", status=status), TEMPLATE, [rerun], NOW)
+    plan = decide(rj(2, rerun="t1", status=status), TEMPLATE, [rerun], NOW)
     assert plan.create is None
 
 
@@ -276,8 +197,8 @@ def test_a_rerun_made_before_a_crash_is_found_not_made_again() -> None:
     name = job_name("migrate", UID, 2, "t1")
     made = job(name, 2, state="running", annotations={
         ANNOTATION_RERUN: "t1", ANNOTATION_RUN_CAUSE: "Rerun", ANNOTATION_RUN: "2"})  # fmt: skip
-    first = job("migrate-abcde", 2, state="Complete", created="2026-12-01T11:00:00Z")
-    plan = decide(rj(rerun="t1", status={"observedGeneration": 2}), TEMPLATE, [first, made], NOW)
+    first = job("migrate-abcde", 2, state="Complete", created="2026-11-26T11:00:00Z")
+    plan = decide(rj(2, rerun="t1", status={"observedGeneration": 2}), TEMPLATE, [first, made], NOW)
     assert plan.create is None
     assert plan.status is not None and plan.status.last_handled_rerun == "t1"
     assert plan.status.current_job_name == name
@@ -286,7 +207,7 @@ def test_a_rerun_made_before_a_crash_is_found_not_made_again() -> None:
 
 def test_a_token_over_63_characters_is_refused_with_a_warning_naming_it() -> None:
     done = job("migrate-abcde", 2, state="Complete")
-    plan = decide(rj(rerun="x" * 64), TEMPLATE, [done], NOW)
+    plan = decide(rj(2, rerun="x" * 64), TEMPLATE, [done], NOW)
     assert plan.create is None
     warning = next(e for e in plan.events if e.reason == "RerunRefused")
     assert (
@@ -339,16 +260,16 @@ def test_history_is_capped_newest_first_and_outlives_its_jobs() -> None:
 def test_a_finished_run_gets_its_result_and_times_from_its_job() -> None:
     entry = ReactiveJobRun.model_validate(
         {"jobName": "migrate-abcde", "generation": 2, "templateHash": DIGEST,
-         "cause": "Created", "startTime": "2026-12-01T11:00:00Z", "result": "Running"}
+         "cause": "Created", "startTime": "2026-11-26T11:00:00Z", "result": "Running"}
     )  # fmt: skip
     status = {
         "observedGeneration": 2,
         "history": [entry.model_dump(by_alias=True, exclude_none=True)],
     }
-    plan = decide(rj(status=status), TEMPLATE, [job("migrate-abcde", 2, state="Failed")], NOW)
+    plan = decide(rj(2, status=status), TEMPLATE, [job("migrate-abcde", 2, state="Failed")], NOW)
     assert history(plan) == [
         {"jobName": "migrate-abcde", "generation": 2, "templateHash": DIGEST, "cause": "Created",
-         "startTime": "2026-12-01T11:00:00Z", "completionTime": "2026-12-01T11:00:09Z",
+         "startTime": "2026-11-26T11:00:00Z", "completionTime": "2026-11-26T11:00:09Z",
          "result": "Failed"}
     ]  # fmt: skip
 
@@ -376,9 +297,9 @@ def test_a_token_used_before_is_recorded_once_and_then_settles() -> None:
         for j in jobs
     ]  # fmt: skip
     status = {"observedGeneration": 2, "lastHandledRerun": "t2", "history": runs[::-1]}
-    again = decide(rj(rerun="t1", status=status), TEMPLATE, jobs, NOW)
+    again = decide(rj(2, rerun="t1", status=status), TEMPLATE, jobs, NOW)
     assert created(again).metadata.name == name_of(jobs[1])  # type: ignore[union-attr]
     assert len(history(again)) == 3  # meets AlreadyExists: no second entry for it
     settled = again.status.model_dump(by_alias=True, exclude_none=True)  # type: ignore[union-attr]
     assert settled["lastHandledRerun"] == "t1"
-    assert decide(rj(rerun="t1", status=settled), TEMPLATE, jobs, NOW).create is None
+    assert decide(rj(2, rerun="t1", status=settled), TEMPLATE, jobs, NOW).create is None
