@@ -1,4 +1,4 @@
-"""The vocabulary the schema declares: its enums (``x-python-enum`` names them) and the
+"""The vocabulary the schema declares: its enums (named by ``x-python-enum``) and the
 finalizer, labels, annotations and condition types of ``x-python-vocabulary``.
 
 Emitted as ``reactivejob_api.vocabulary``, so the operator, the typed client and the kubectl
@@ -8,73 +8,32 @@ plugin spell every wire value from one place, and renaming one is a schema chang
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from .loader import Documents, SchemaError, location
 from .paths import ROOT_SCHEMA as ROOT_FILE
 
-
-@dataclass(frozen=True)
-class Constant:
-    name: str
-    value: str
-    description: str = ""
+Enum = tuple[str, str, list[tuple[str, str]]]  # name, description, (member, value)
+Constant = tuple[str, str, str]  # name, value, description
 
 
-@dataclass(frozen=True)
-class Enum:
-    name: str
-    description: str
-    members: tuple[Constant, ...]
-
-
-def enums(documents: Documents) -> list[Enum]:
-    """Every ``x-python-enum`` of the root schema's own components, in schema order."""
+def vocabulary(documents: Documents, group: str) -> tuple[list[Enum], list[Constant]]:
     root = documents.load(ROOT_FILE)
-    found = [
-        Enum(node["x-python-enum"], node.get("description", ""), members(node["enum"]))
-        for node in _nodes(root["components"]["schemas"])
+    words = root.get("x-python-vocabulary")
+    if not isinstance(words, dict) or "finalizer" not in words:
+        raise SchemaError(location(ROOT_FILE, ("x-python-vocabulary",)), "missing: finalizer")
+    enums: list[Enum] = [
+        (node["x-python-enum"], node.get("description", ""), _members(node["enum"]))
+        for schema in root["components"]["schemas"].values()
+        for node in (schema.get("properties") or {}).values()
         if "x-python-enum" in node
     ]
-    vocabulary = _vocabulary(root)
-    types = vocabulary.get("conditionTypes") or []
-    found.append(Enum("ConditionType", "Condition types the operator sets.", members(types)))
-    return found
+    types = _members(words.get("conditionTypes") or [])
+    enums.append(("ConditionType", "Condition types the operator sets.", types))
+    named: dict[str, Any] = {"FINALIZER": words["finalizer"]}
+    named |= {**(words.get("labels") or {}), **(words.get("annotations") or {})}
+    return enums, [(k, f"{group}/{v['name']}", v["description"]) for k, v in named.items()]
 
 
-def constants(documents: Documents, group: str) -> list[Constant]:
-    """The finalizer, labels and annotations, each a name under the API group."""
-    vocabulary = _vocabulary(documents.load(ROOT_FILE))
-    finalizer = vocabulary["finalizer"]
-    found = [Constant("FINALIZER", f"{group}/{finalizer['name']}", finalizer["description"])]
-    for section in ("labels", "annotations"):
-        for name, entry in (vocabulary.get(section) or {}).items():
-            found.append(Constant(name, f"{group}/{entry['name']}", entry["description"]))
-    return found
-
-
-def members(values: list[str]) -> tuple[Constant, ...]:
-    return tuple(Constant(_upper_snake(v), v) for v in values)
-
-
-def _vocabulary(root: dict[str, Any]) -> dict[str, Any]:
-    vocabulary = root.get("x-python-vocabulary")
-    if not isinstance(vocabulary, dict) or "finalizer" not in vocabulary:
-        raise SchemaError(location(ROOT_FILE, ("x-python-vocabulary",)), "missing: finalizer")
-    return vocabulary
-
-
-def _nodes(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _nodes(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _nodes(item)
-
-
-def _upper_snake(value: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value).upper()
+def _members(values: list[str]) -> list[tuple[str, str]]:
+    return [(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", v).upper(), v) for v in values]

@@ -66,16 +66,10 @@ class Verbs(Generic[T, L]):
     def _one(self, answer: Any) -> T:
         return self.model.model_validate(answer)
 
-    def _get(self, name: str, namespace: str, subresource: str | None = None) -> Call[T]:
-        return Call("GET", self.path(namespace, name, subresource), self._one)
+    def _get(self, name: str, namespace: str, subresource: str | None = None) -> Call[Raw]:
+        return Call("GET", self.path(namespace, name, subresource), _raw)
 
-    def _get_json(self, name: str, namespace: str) -> Call[Raw]:
-        return Call("GET", self.path(namespace, name), _raw)
-
-    def _list(self, namespace: str | None, kw: options.ListOptions) -> Call[L]:
-        return Call("GET", self.path(namespace), self.list_model.model_validate, query(**kw))
-
-    def _list_json(self, namespace: str | None, kw: options.ListOptions) -> Call[Raw]:
+    def _list(self, namespace: str | None, kw: options.ListOptions) -> Call[Raw]:
         return Call("GET", self.path(namespace), _raw, query(**kw))
 
     def _watch(self, namespace: str | None, kw: options.WatchOptions) -> Call[Raw]:

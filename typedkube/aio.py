@@ -120,24 +120,24 @@ class AsyncResourceClient(Verbs[T, L]):
                     yield event
 
     async def get(self, name: str, namespace: str) -> T:
-        return await self.send(self._get(name, namespace))
+        return self._one(await self.get_json(name, namespace))
 
     async def get_json(self, name: str, namespace: str) -> Raw:
         """The object exactly as the server sent it (for hashing, or fields no model knows)."""
-        return await self.send(self._get_json(name, namespace))
+        return await self.send(self._get(name, namespace))
 
     async def get_status(self, name: str, namespace: str) -> T:
-        return await self.send(self._get(name, namespace, "status"))
+        return self._one(await self.send(self._get(name, namespace, "status")))
 
     async def list(self, namespace: str | None = None, **kw: Unpack[options.ListOptions]) -> L:
         """Objects in ``namespace``, or in all namespaces when it is None."""
-        return await self.send(self._list(namespace, kw))
+        return self.list_model.model_validate(await self.list_json(namespace, **kw))
 
     async def list_json(
         self, namespace: str | None = None, **kw: Unpack[options.ListOptions]
     ) -> Raw:
         """One page of the list exactly as the server sent it (caches keep what they need)."""
-        return await self.send(self._list_json(namespace, kw))
+        return await self.send(self._list(namespace, kw))
 
     async def watch(
         self, namespace: str | None = None, **kw: Unpack[options.WatchOptions]

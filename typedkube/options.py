@@ -8,30 +8,29 @@ from typing import TypedDict
 from .wire import PatchType
 
 
-class ListOptions(TypedDict, total=False):
+class Selectors(TypedDict, total=False):
     label_selector: str | None
     field_selector: str | None
+
+
+class ListOptions(Selectors, total=False):
     limit: int | None
     continue_: str | None
 
 
-class WatchOptions(TypedDict, total=False):
+class WatchOptions(Selectors, total=False):
     resource_version: str | None
-    label_selector: str | None
-    field_selector: str | None
     timeout_seconds: int | None  # the server ends the watch then
     allow_bookmarks: bool
 
 
-class CreateOptions(TypedDict, total=False):
-    namespace: str | None  # default: the object's metadata.namespace
-    dry_run: bool
-    field_manager: str | None
-
-
 class WriteOptions(TypedDict, total=False):
-    namespace: str | None
+    namespace: str | None  # default: the object's metadata.namespace
     field_manager: str | None
+
+
+class CreateOptions(WriteOptions, total=False):
+    dry_run: bool
 
 
 class PatchOptions(TypedDict, total=False):

@@ -87,22 +87,22 @@ class ResourceClient(Verbs[T, L]):
                     yield event
 
     def get(self, name: str, namespace: str) -> T:
-        return self.send(self._get(name, namespace))
+        return self._one(self.get_json(name, namespace))
 
     def get_json(self, name: str, namespace: str) -> Raw:
         """The object exactly as the server sent it (for hashing, or fields no model knows)."""
-        return self.send(self._get_json(name, namespace))
+        return self.send(self._get(name, namespace))
 
     def get_status(self, name: str, namespace: str) -> T:
-        return self.send(self._get(name, namespace, "status"))
+        return self._one(self.send(self._get(name, namespace, "status")))
 
     def list(self, namespace: str | None = None, **kw: Unpack[options.ListOptions]) -> L:
         """Objects in ``namespace``, or in all namespaces when it is None."""
-        return self.send(self._list(namespace, kw))
+        return self.list_model.model_validate(self.list_json(namespace, **kw))
 
     def list_json(self, namespace: str | None = None, **kw: Unpack[options.ListOptions]) -> Raw:
         """One page of the list exactly as the server sent it (caches keep what they need)."""
-        return self.send(self._list_json(namespace, kw))
+        return self.send(self._list(namespace, kw))
 
     def watch(
         self, namespace: str | None = None, **kw: Unpack[options.WatchOptions]
