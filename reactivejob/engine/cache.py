@@ -26,7 +26,7 @@ from reactivejob_api.vocabulary import LABEL_CONTROLLER_NAME
 
 from .clients import ApiClients
 from .config_cache import ConfigCache
-from .informer import Informer, Key, informer_for
+from .informer import Informer, Key
 
 log = logging.getLogger("reactivejob")
 
@@ -139,24 +139,11 @@ class Cache:
         self.config = config
         scopes: list[str | None] = list(namespaces) or [None]
         self._reactive_jobs = {
-            ns: informer_for(
-                "ReactiveJob",
-                clients.reactive_jobs,
-                ns,
-                reactive_job_entry,
-                self._reactive_job_changed,
-            )
+            ns: Informer(clients.reactive_jobs, ns, reactive_job_entry, self._reactive_job_changed)
             for ns in scopes
         }
         self._jobs = {
-            ns: informer_for(
-                "Job",
-                clients.jobs,
-                ns,
-                job_entry,
-                self._job_changed,
-                label_selector=LABEL_CONTROLLER_NAME,  # only ours, filtered by the server
-            )
+            ns: Informer(clients.jobs, ns, job_entry, self._job_changed, LABEL_CONTROLLER_NAME)
             for ns in scopes
         }
         self._by_owner: dict[Key, dict[str, CachedJob]] = {}  # (namespace, owner name) -> Jobs

@@ -22,7 +22,7 @@ from reactivejob.core.config_refs import (
 from reactivejob_api import Forbidden
 
 from .clients import ApiClients
-from .informer import Informer, Key, informer_for
+from .informer import Informer, Key
 
 TRIGGERS_OFF = (
     "spec.rerunOnConfigChange is true, but this operator does not watch ConfigMaps and "
@@ -96,14 +96,8 @@ class ConfigCache:
                 if namespace is None or key[0] == namespace:
                     self._on_change(key)
 
-        return informer_for(
-            kind,
-            client,
-            namespace,
-            lambda raw, _old: data_digest(raw),
-            changed,
-            on_synced=synced_now,
-        )
+        return Informer(client, namespace, lambda raw, _old: data_digest(raw), changed,
+                        on_synced=synced_now)  # fmt: skip
 
 
 def _forbidden(kind: str, namespace: str) -> str:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import aiohttp
 
 from reactivejob_api import ApiError, Expired
-from typedkube import EventType
 from typedkube.aio import AsyncResourceClient
 
 from .metrics import CACHED_OBJECTS, RELISTS, WATCH_RESTARTS
@@ -32,8 +31,6 @@ log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 Key = tuple[str, str]  # (namespace, name)
-ListPage = Callable[[str | None], Awaitable[dict[str, Any]]]  # continue token -> one page
-Watch = Callable[[str], AsyncIterator[tuple[EventType, dict[str, Any]]]]  # rv -> events
 Handler = Callable[[Key, Any, Any], None]  # key, old value or None, new value or None
 
 PAGE_SIZE = 500
@@ -45,18 +42,22 @@ BACKOFF_START, BACKOFF_CAP = 0.2, 30.0
 class Informer(Generic[V]):
     """One kind in one scope (a namespace, or all): ``store`` is what the server has."""
 
-    kind: str  # names the cache in metrics and logs
-    list_page: ListPage
-    watch: Watch
+    client: AsyncResourceClient[Any, Any]  # its kind names the cache in metrics and logs
+    namespace: str | None  # None: all namespaces
     # The object as the server sent it, and what the store held for it (to reuse work).
     transform: Callable[[dict[str, Any], V | None], V]
     handler: Handler
+    label_selector: str | None = None  # applied by the server
     store: dict[Key, V] = field(default_factory=dict)
     synced: asyncio.Event = field(default_factory=asyncio.Event)  # first list is complete
     watching: bool = False  # a watch stream is open now (readiness)
     resource_version: str | None = None
     last_error: BaseException | None = None  # why the last list or watch failed, until one works
     on_synced: Callable[[], None] | None = None  # after each complete list
+
+    @property
+    def kind(self) -> str:
+        return self.client.kind
 
     async def run(self) -> None:
         backoff = BACKOFF_START
@@ -91,7 +92,9 @@ class Informer(Generic[V]):
         token: str | None = None
         version = ""
         while True:
-            page = await self.list_page(token)
+            page = await self.client.list_json(
+                self.namespace, label_selector=self.label_selector, limit=PAGE_SIZE, continue_=token
+            )
             for item in page.get("items") or []:
                 key = _key(item)
                 fresh[key] = self.transform(item, self.store.get(key))
@@ -118,7 +121,14 @@ class Informer(Generic[V]):
         # Watching from here until the stream fails: a refused connection fails at once, and a
         # quiet healthy stream sends no events (bookmarks come only about once a minute).
         self.watching = True
-        async for kind, raw in self.watch(self.resource_version):
+        events = self.client.watch_json(
+            self.namespace,
+            resource_version=self.resource_version,
+            label_selector=self.label_selector,
+            allow_bookmarks=True,
+            timeout_seconds=WATCH_TIMEOUT,
+        )
+        async for kind, raw in events:
             meta = raw.get("metadata") or {}
             self.resource_version = meta.get("resourceVersion") or self.resource_version
             if kind == "BOOKMARK":
@@ -133,36 +143,6 @@ class Informer(Generic[V]):
                 self.store[key] = new
             CACHED_OBJECTS.labels(self.kind).set(len(self.store))
             self.handler(key, old, new)
-
-
-def informer_for(
-    kind: str,
-    client: AsyncResourceClient[Any, Any],
-    namespace: str | None,
-    transform: Callable[[dict[str, Any], V | None], V],
-    handler: Handler,
-    *,
-    label_selector: str | None = None,
-    on_synced: Callable[[], None] | None = None,
-) -> Informer[V]:
-    """An informer of ``client``'s kind in ``namespace`` (None: all), paged, with bookmarks,
-    filtered by ``label_selector`` on the server."""
-
-    async def page(token: str | None) -> dict[str, Any]:
-        return await client.list_json(
-            namespace, label_selector=label_selector, limit=PAGE_SIZE, continue_=token
-        )
-
-    def watch(version: str) -> AsyncIterator[tuple[EventType, dict[str, Any]]]:
-        return client.watch_json(
-            namespace,
-            resource_version=version,
-            label_selector=label_selector,
-            allow_bookmarks=True,
-            timeout_seconds=WATCH_TIMEOUT,
-        )
-
-    return Informer(kind, page, watch, transform, handler, on_synced=on_synced)
 
 
 def _key(raw: dict[str, Any]) -> Key:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from reactivejob.engine.informer import Informer
 from reactivejob_api import Expired
 from typedkube import EventType
+from typedkube.aio import AsyncResourceClient
 
 TIMEOUT = 10.0
 
@@ -19,7 +20,10 @@ def obj(name: str, version: str, value: str = "v") -> dict[str, Any]:
 
 
 class FakeServer:
-    """Pages of a list, and per watch call a script of events; a script ends with Expired."""
+    """A client's list and watch: pages of a list, and per watch call a script of events; a
+    script may end with Expired."""
+
+    kind = "Thing"
 
     def __init__(self, lists: list[list[list[dict[str, Any]]]], watches: list[list[Any]]) -> None:
         self.lists, self.watches = lists, watches
@@ -27,7 +31,8 @@ class FakeServer:
         self.watched_from: list[str] = []
         self.idle = asyncio.Event()
 
-    async def page(self, token: str | None) -> dict[str, Any]:
+    async def list_json(self, _: str | None, *, continue_: str | None, **__: Any) -> dict[str, Any]:
+        token = continue_
         if token is None:
             self.current = self.lists.pop(0)
         index = int(token or 0)
@@ -36,8 +41,10 @@ class FakeServer:
         meta = {"resourceVersion": "100", **({"continue": str(index + 1)} if more else {})}
         return {"items": self.current[index], "metadata": meta}
 
-    async def watch(self, version: str) -> AsyncIterator[tuple[EventType, dict[str, Any]]]:
-        self.watched_from.append(version)
+    async def watch_json(
+        self, _: str | None, *, resource_version: str, **__: Any
+    ) -> AsyncIterator[tuple[EventType, dict[str, Any]]]:
+        self.watched_from.append(resource_version)
         if not self.watches:
             self.idle.set()
             await asyncio.Event().wait()  # a quiet, healthy stream
@@ -69,9 +76,8 @@ def test_a_paged_list_then_a_watch_from_its_version_keeps_the_store_current() ->
         ],
     )
     informer: Informer[str] = Informer(
-        "Thing",
-        server.page,
-        server.watch,
+        cast(AsyncResourceClient[Any, Any], server),
+        "ns",
         lambda raw, _old: str(raw["v"]),
         lambda key, old, new: seen.append((key[1], old, new)),
     )
@@ -96,9 +102,8 @@ def test_a_relist_after_410_reports_what_vanished_and_only_what_changed() -> Non
         watches=[["expired"]],
     )
     informer: Informer[str] = Informer(
-        "Thing",
-        server.page,
-        server.watch,
+        cast(AsyncResourceClient[Any, Any], server),
+        "ns",
         lambda raw, _old: str(raw["v"]),
         lambda key, old, new: seen.append((key[1], old, new)),
     )
