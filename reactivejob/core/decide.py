@@ -42,7 +42,7 @@ from .runs import (
     pruned,
     rerun_of,
 )
-from .status import Outcome, RunRecord, build_status, job_outcome, same_status
+from .status import Outcome, RunRecord, build_status, condition_of, job_outcome, same_status
 
 REQUEUE_RUNNING = 30.0  # safety net; Job watch events normally arrive first
 REQUEUE_DELETING = 5.0
@@ -344,14 +344,7 @@ def _noticed(seen: Seen, outcome: Outcome, kind: str) -> Plan:
     current = seen.ordered[0] if seen.ordered else None
     if current is not None:
         outcome = dataclasses.replace(outcome, current_job_name=name_of(current))
-    ready = next(
-        (
-            c
-            for c in (seen.previous.conditions if seen.previous else None) or []
-            if c.type == ConditionType.READY
-        ),
-        None,
-    )
+    ready = condition_of(seen.previous, ConditionType.READY)
     fresh = ready is None or (ready.reason, ready.message) != (outcome.reason, outcome.message)
     events = (Event(kind, outcome.reason, outcome.message),) if fresh else ()
     return _plan(seen, outcome, prune=pruned(seen.ordered, seen.control), events=events)
@@ -408,18 +401,14 @@ def rejection_backoff(
     previous: ReactiveJobStatus | None, generation: int, now: datetime.datetime
 ) -> float | None:
     """Seconds until a template the server rejected for this generation is tried again."""
-    if previous is None or previous.observed_generation != generation:
+    stalled = condition_of(previous, ConditionType.STALLED)
+    if previous is None or previous.observed_generation != generation or stalled is None:
         return None
-    for condition in previous.conditions or []:
-        if (
-            condition.type == ConditionType.STALLED
-            and condition.reason == REJECTED
-            and condition.last_transition_time
-        ):
-            since = now - datetime.datetime.fromisoformat(condition.last_transition_time)
-            remaining = REJECTED_RETRY - since.total_seconds()
-            return remaining if remaining > 0 else None
-    return None
+    if stalled.reason != REJECTED or not stalled.last_transition_time:
+        return None
+    since = now - datetime.datetime.fromisoformat(stalled.last_transition_time)
+    remaining = REJECTED_RETRY - since.total_seconds()
+    return remaining if remaining > 0 else None
 
 
 def _cause(seen: Seen, newest: Job | None) -> str:

@@ -115,6 +115,11 @@ def _condition(
     )
 
 
+def condition_of(status: ReactiveJobStatus | None, kind: str) -> ReactiveJobCondition | None:
+    conditions = (status.conditions if status else None) or []
+    return next((c for c in conditions if c.type == kind), None)
+
+
 def same_status(a: ReactiveJobStatus | None, b: ReactiveJobStatus) -> bool:
     if a is None:
         return False

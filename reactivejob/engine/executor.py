@@ -103,12 +103,17 @@ class Executor:
         orphans = release_orphans([j for j in owned if _owner_uid(j) != uid]).release
         if log.isEnabledFor(logging.DEBUG):  # what a decision was based on, for tests and triage
             seen = ", ".join(_described(job) for job in mine) or "none"
-            log.debug("%s/%s: reconciling generation %s; jobs: %s", *key, _generation(entry), seen)
+            log.debug("%s/%s: reconciling generation %s; jobs: %s", *key, entry.generation, seen)
         config = self._config(key, entry)
         if config is None:
             return CONFIG_SYNC_RECHECK  # its ConfigMap and Secret caches have not listed yet
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-        plan = self._decide(entry, reactive_job, mine, now, config)
+
+        def decided(entry: CachedReactiveJob, refused: str | None = None) -> Plan:
+            return decide(reactive_job, entry.template, mine, now, digest=entry.template_hash,
+                          config=config or None, refused=refused)  # fmt: skip
+
+        plan = decided(entry)
         if plan.fetch_template:
             try:
                 raw = await self.clients.reactive_jobs.get_json(key[1], key[0])
@@ -118,11 +123,11 @@ class Executor:
             reactive_job = entry.object
             if uid_of(reactive_job) != uid:
                 return None  # replaced by a namesake: its own events bring it here
-            plan = self._decide(entry, reactive_job, mine, now, config)
+            plan = decided(entry)
         jobs = {name_of(j): j for j in owned}
         done = await self._execute(key, reactive_job, plan, jobs, orphans)
         if isinstance(done, Refused):  # decide() says what a refusal means
-            plan = self._decide(entry, reactive_job, mine, now, config, refused=done.message)
+            plan = decided(entry, done.message)
             done = await self._execute(key, reactive_job, plan, jobs, ())
         assert not isinstance(done, Refused), "a Plan made after a refusal creates nothing"
         return done
@@ -135,26 +140,6 @@ class Executor:
         if self.cache.config is None:
             return ConfigView(None, problem=TRIGGERS_OFF)
         return self.cache.config.view(key[0], entry.references)
-
-    @staticmethod
-    def _decide(
-        entry: CachedReactiveJob,
-        reactive_job: ReactiveJob,
-        jobs: Sequence[Job],
-        now: datetime.datetime,
-        config: ConfigView | Literal[False],
-        *,
-        refused: str | None = None,
-    ) -> Plan:
-        return decide(
-            reactive_job,
-            entry.template,
-            jobs,
-            now,
-            digest=entry.template_hash,
-            config=config or None,
-            refused=refused,
-        )
 
     async def _execute(
         self,
@@ -302,10 +287,6 @@ def _pointer(key: str) -> str:
 
 def _described(job: Job) -> str:
     return f"{name_of(job)} (deleting)" if meta(job).deletion_timestamp else name_of(job)
-
-
-def _generation(entry: CachedReactiveJob) -> int:
-    return entry.generation
 
 
 def _owner_uid(job: Job) -> str | None:
