@@ -25,10 +25,6 @@ def name_of(obj: Job | ReactiveJob) -> str:
     return str(meta(obj).name)
 
 
-def uid_of(obj: Job | ReactiveJob) -> str:
-    return str(meta(obj).uid)
-
-
 def stamp(moment: datetime.datetime, *, micro: bool = False) -> str:
     """RFC 3339 in UTC as the API server writes it: whole seconds for metav1.Time (conditions,
     history), microseconds for metav1.MicroTime (Events, Leases)."""

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from reactivejob.core.config_refs import ConfigView
 from reactivejob.core.decide import Plan, decide, release_orphans, still_current
-from reactivejob.core.objects import meta, name_of, uid_of
+from reactivejob.core.objects import meta, name_of
 from reactivejob.core.status import same_status
 from reactivejob_api import AlreadyExists, Forbidden, Invalid, NotFound, ReactiveJob
 from reactivejob_api.models import Job
@@ -98,7 +98,7 @@ class Executor:
             log.debug("%s/%s: waiting for the cache to show our last write", *key)
             return EXPECTATION_RECHECK
         reactive_job = entry.object
-        uid = uid_of(reactive_job)
+        uid = meta(reactive_job).uid
         mine = [j for j in owned if _owner_uid(j) == uid]
         orphans = release_orphans([j for j in owned if _owner_uid(j) != uid]).release
         if log.isEnabledFor(logging.DEBUG):  # what a decision was based on, for tests and triage
@@ -121,7 +121,7 @@ class Executor:
                 return None
             entry = reactive_job_entry(raw, keep_template=True)
             reactive_job = entry.object
-            if uid_of(reactive_job) != uid:
+            if meta(reactive_job).uid != uid:
                 return None  # replaced by a namesake: its own events bring it here
             plan = decided(entry)
         jobs = {name_of(j): j for j in owned}
@@ -167,7 +167,7 @@ class Executor:
                           own.generation)  # fmt: skip
                 return None  # the change that replaced it has queued this key again
             log.info("%s/%s: creating job %s", namespace, name, name_of(plan.create))
-            refused = await self._create(plan.create, uid_of(reactive_job))
+            refused = await self._create(plan.create, str(own.uid))
             if refused is not None:
                 return Refused(refused)
             self.expectations.created(key, name_of(plan.create))

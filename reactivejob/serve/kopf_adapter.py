@@ -64,15 +64,13 @@ class Process:
 
     async def start(self) -> None:
         self.manager = manager = await Manager.start(self.options.manager)
-
-        async def ready() -> bool:
-            return self.kopf_ready.is_set() and manager.ready()
-
-        async def healthy() -> bool:
-            return manager.healthy()
-
         options = self.options
-        await self.probes.start(options.health_address, options.metrics_address, ready, healthy)
+        await self.probes.start(
+            options.health_address,
+            options.metrics_address,
+            ready=lambda: self.kopf_ready.is_set() and manager.ready(),
+            healthy=manager.healthy,
+        )
 
     async def stop(self) -> None:
         if self.manager is not None:

@@ -9,13 +9,13 @@ webhook Service until its watches run again); /metrics is Prometheus.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import aiohttp.web
 
 from reactivejob.engine.metrics import exposition
 
-Check = Callable[[], Awaitable[bool]]
+Check = Callable[[], bool]
 
 
 def parse_address(address: str) -> tuple[str, int] | None:
@@ -66,7 +66,7 @@ async def _text(status: int, body: str) -> aiohttp.web.Response:
 
 
 async def _answer(check: Check, yes: str, no: str) -> aiohttp.web.Response:
-    return await (_text(200, yes) if await check() else _text(503, no))
+    return await (_text(200, yes) if check() else _text(503, no))
 
 
 async def _metrics(_: aiohttp.web.Request) -> aiohttp.web.Response:
