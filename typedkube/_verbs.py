@@ -8,7 +8,6 @@ kind and models are class attributes that the generated per-resource classes set
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -20,23 +19,16 @@ from .wire import CONTENT_TYPES, EventType, Patch, body_of, name_and_namespace, 
 
 T = TypeVar("T", bound=BaseModel)
 L = TypeVar("L", bound=BaseModel)
-R = TypeVar("R")
 Raw = dict[str, Any]
 RawEvent = tuple[EventType, Raw]
 
 
-def _raw(answer: Any) -> Raw:
-    raw: Raw = answer
-    return raw
-
-
 @dataclass(frozen=True)
-class Call(Generic[R]):
-    """One request and what its JSON answer becomes."""
+class Call:
+    """One request; its answer is JSON (or, for a watch, a stream of JSON lines)."""
 
     method: str
     path: str
-    decode: Callable[[Any], R]
     params: dict[str, str] = field(default_factory=dict)
     body: Any = None  # sent as JSON
     content_type: str = "application/json"
@@ -66,30 +58,30 @@ class Verbs(Generic[T, L]):
     def _one(self, answer: Any) -> T:
         return self.model.model_validate(answer)
 
-    def _get(self, name: str, namespace: str, subresource: str | None = None) -> Call[Raw]:
-        return Call("GET", self.path(namespace, name, subresource), _raw)
+    def _get(self, name: str, namespace: str, subresource: str | None = None) -> Call:
+        return Call("GET", self.path(namespace, name, subresource))
 
-    def _list(self, namespace: str | None, kw: options.ListOptions) -> Call[Raw]:
-        return Call("GET", self.path(namespace), _raw, query(**kw))
+    def _list(self, namespace: str | None, kw: options.ListOptions) -> Call:
+        return Call("GET", self.path(namespace), query(**kw))
 
-    def _watch(self, namespace: str | None, kw: options.WatchOptions) -> Call[Raw]:
+    def _watch(self, namespace: str | None, kw: options.WatchOptions) -> Call:
         """A stream: each line of its answer is one event (``wire.watch_event``)."""
-        return Call("GET", self.path(namespace), _raw, query(watch=True, **kw))
+        return Call("GET", self.path(namespace), query(watch=True, **kw))
 
-    def _create(self, obj: T | Raw, kw: options.CreateOptions) -> Call[Raw]:
+    def _create(self, obj: T | Raw, kw: options.CreateOptions) -> Call:
         body = body_of(obj)
         _, namespace = name_and_namespace(body, kw.get("namespace"))
         params = query(dry_run=kw.get("dry_run"), field_manager=kw.get("field_manager"))
-        return Call("POST", self.path(namespace), _raw, params, body)
+        return Call("POST", self.path(namespace), params, body)
 
-    def _replace(self, obj: T | Raw, subresource: str | None, kw: options.WriteOptions) -> Call[T]:
+    def _replace(self, obj: T | Raw, subresource: str | None, kw: options.WriteOptions) -> Call:
         """PUT the whole object; metadata.resourceVersion guards against lost updates (409)."""
         body = body_of(obj)
         name, namespace = name_and_namespace(body, kw.get("namespace"))
         if not name:
             raise ValueError("replace needs metadata.name")
         path = self.path(namespace, name, subresource)
-        return Call("PUT", path, self._one, query(field_manager=kw.get("field_manager")), body)
+        return Call("PUT", path, query(field_manager=kw.get("field_manager")), body)
 
     def _patch(
         self,
@@ -98,17 +90,17 @@ class Verbs(Generic[T, L]):
         patch: Patch,
         subresource: str | None,
         kw: options.PatchOptions,
-    ) -> Call[Raw]:
+    ) -> Call:
         kind = kw.get("type", "merge")
         if kind not in ("merge", "json"):
             raise ValueError(f"patch type must be 'merge' or 'json', not {kind!r}")
         path = self.path(namespace, name, subresource)
         params = query(field_manager=kw.get("field_manager"))
-        return Call("PATCH", path, _raw, params, patch, CONTENT_TYPES[kind])
+        return Call("PATCH", path, params, patch, CONTENT_TYPES[kind])
 
     def _apply(
         self, obj: T | Raw, field_manager: str, subresource: str | None, kw: options.ApplyOptions
-    ) -> Call[T]:
+    ) -> Call:
         """Server-side apply: the fields in ``obj`` become owned by ``field_manager``. JSON is
         YAML, so the body goes as JSON under the apply-patch content type."""
         body = {"apiVersion": self.api_version, "kind": self.kind, **body_of(obj)}
@@ -117,7 +109,7 @@ class Verbs(Generic[T, L]):
             raise ValueError("apply needs metadata.name")
         params = query(field_manager=field_manager, force=kw.get("force", False))
         path = self.path(namespace, name, subresource)
-        return Call("PATCH", path, self._one, params, body, CONTENT_TYPES["apply"])
+        return Call("PATCH", path, params, body, CONTENT_TYPES["apply"])
 
-    def _delete(self, name: str, namespace: str, kw: options.DeleteOptions) -> Call[None]:
-        return Call("DELETE", self.path(namespace, name), lambda _: None, query(**kw))
+    def _delete(self, name: str, namespace: str, kw: options.DeleteOptions) -> Call:
+        return Call("DELETE", self.path(namespace, name), query(**kw))

@@ -14,7 +14,7 @@ import aiohttp
 
 from . import options
 from ._connection import Connection
-from ._verbs import Call, L, R, Raw, RawEvent, T, Verbs
+from ._verbs import Call, L, Raw, RawEvent, T, Verbs
 from .wire import Patch, WatchEvent, error_for, watch_event
 
 # For watches: the server ends them (timeoutSeconds); a client-side limit would cut them short.
@@ -98,7 +98,7 @@ class AsyncResourceClient(Verbs[T, L]):
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
-    async def send(self, call: Call[R]) -> R:
+    async def send(self, call: Call) -> Raw:
         headers = {"Content-Type": call.content_type} if call.body is not None else None
         data = json.dumps(call.body) if call.body is not None else None
         url = self.connection.server + call.path
@@ -108,9 +108,10 @@ class AsyncResourceClient(Verbs[T, L]):
             text = await answer.text()
             if answer.status >= 400:
                 raise error_for(answer.status, text, self.connection)
-            return call.decode(json.loads(text))
+            raw: Raw = json.loads(text)
+            return raw
 
-    async def stream(self, call: Call[R]) -> AsyncGenerator[RawEvent, None]:
+    async def stream(self, call: Call) -> AsyncGenerator[RawEvent, None]:
         url = self.connection.server + call.path
         async with self._http.get(url, params=call.params, timeout=UNBOUNDED) as answer:
             if answer.status >= 400:
@@ -160,10 +161,10 @@ class AsyncResourceClient(Verbs[T, L]):
         return await self.send(self._create(obj, kw))
 
     async def replace(self, obj: T | Raw, **kw: Unpack[options.WriteOptions]) -> T:
-        return await self.send(self._replace(obj, None, kw))
+        return self._one(await self.send(self._replace(obj, None, kw)))
 
     async def replace_status(self, obj: T | Raw, **kw: Unpack[options.WriteOptions]) -> T:
-        return await self.send(self._replace(obj, "status", kw))
+        return self._one(await self.send(self._replace(obj, "status", kw)))
 
     async def patch(
         self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
@@ -190,12 +191,12 @@ class AsyncResourceClient(Verbs[T, L]):
     async def apply(
         self, obj: T | Raw, *, field_manager: str, **kw: Unpack[options.ApplyOptions]
     ) -> T:
-        return await self.send(self._apply(obj, field_manager, None, kw))
+        return self._one(await self.send(self._apply(obj, field_manager, None, kw)))
 
     async def apply_status(
         self, obj: T | Raw, *, field_manager: str, **kw: Unpack[options.ApplyOptions]
     ) -> T:
-        return await self.send(self._apply(obj, field_manager, "status", kw))
+        return self._one(await self.send(self._apply(obj, field_manager, "status", kw)))
 
     async def delete(self, name: str, namespace: str, **kw: Unpack[options.DeleteOptions]) -> None:
         """With finalizers the object stays (deletionTimestamp set) until they are released."""

@@ -10,7 +10,7 @@ import httpx
 
 from . import options
 from ._connection import Connection
-from ._verbs import Call, L, R, Raw, RawEvent, T, Verbs
+from ._verbs import Call, L, Raw, RawEvent, T, Verbs
 from .wire import Patch, WatchEvent, error_for, watch_event
 
 
@@ -68,7 +68,7 @@ class ResourceClient(Verbs[T, L]):
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def send(self, call: Call[R]) -> R:
+    def send(self, call: Call) -> Raw:
         headers = {"Content-Type": call.content_type} if call.body is not None else None
         content = json.dumps(call.body) if call.body is not None else None
         answer = self._http.request(
@@ -76,9 +76,10 @@ class ResourceClient(Verbs[T, L]):
         )
         if answer.status_code >= 400:
             raise error_for(answer.status_code, answer.text, self.connection)
-        return call.decode(answer.json())
+        raw: Raw = answer.json()
+        return raw
 
-    def stream(self, call: Call[R]) -> Generator[RawEvent, None, None]:
+    def stream(self, call: Call) -> Generator[RawEvent, None, None]:
         with self._http.stream("GET", call.path, params=call.params, timeout=None) as answer:
             if answer.status_code >= 400:
                 raise error_for(answer.status_code, answer.read().decode(), self.connection)
@@ -125,10 +126,10 @@ class ResourceClient(Verbs[T, L]):
         return self.send(self._create(obj, kw))
 
     def replace(self, obj: T | Raw, **kw: Unpack[options.WriteOptions]) -> T:
-        return self.send(self._replace(obj, None, kw))
+        return self._one(self.send(self._replace(obj, None, kw)))
 
     def replace_status(self, obj: T | Raw, **kw: Unpack[options.WriteOptions]) -> T:
-        return self.send(self._replace(obj, "status", kw))
+        return self._one(self.send(self._replace(obj, "status", kw)))
 
     def patch(
         self, name: str, namespace: str, patch: Patch, **kw: Unpack[options.PatchOptions]
@@ -153,12 +154,12 @@ class ResourceClient(Verbs[T, L]):
         return self._one(self.patch_status_json(name, namespace, patch, **kw))
 
     def apply(self, obj: T | Raw, *, field_manager: str, **kw: Unpack[options.ApplyOptions]) -> T:
-        return self.send(self._apply(obj, field_manager, None, kw))
+        return self._one(self.send(self._apply(obj, field_manager, None, kw)))
 
     def apply_status(
         self, obj: T | Raw, *, field_manager: str, **kw: Unpack[options.ApplyOptions]
     ) -> T:
-        return self.send(self._apply(obj, field_manager, "status", kw))
+        return self._one(self.send(self._apply(obj, field_manager, "status", kw)))
 
     def delete(self, name: str, namespace: str, **kw: Unpack[options.DeleteOptions]) -> None:
         """With finalizers the object stays (deletionTimestamp set) until they are released."""
