@@ -1,8 +1,8 @@
 """The Kubernetes verbs of one resource, written once and without I/O.
 
-Each verb is a ``Call``: the request, and how its answer becomes the result. The sync client
-(``typedkube.sync``) and the async one (``typedkube.aio``) only send Calls, each in its own
-way, so the two flavours cannot drift apart. A resource is data: its group, version, plural,
+Each verb is a ``Call``, the request; the sync client (``typedkube.sync``) and the async one
+(``typedkube.aio``) only send Calls, each in its own way, and build the model from the JSON
+answer, so the two flavours cannot drift apart. A resource is data: its group, version, plural,
 kind and models are class attributes that the generated per-resource classes set.
 """
 

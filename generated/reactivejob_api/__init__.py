@@ -9,7 +9,7 @@
 
 The async client is AsyncReactiveJobClient, with the same methods as coroutines. Clients for the
 built-in kinds the operator uses (Job, Event, ConfigMap, Secret, Lease) are in ``.client`` and ``.aio``;
-their models, and every nested type, are in ``.models``.
+their models, and every nested type, are in ``.models``; wire values in ``.vocabulary``.
 """
 
 from importlib.resources import files
@@ -65,16 +65,16 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "NotFound",
-    "RunFailed",
-    "RunTimeout",
     "ReactiveJob",
     "ReactiveJobClient",
-    "ReactiveJobList",
-    "Unauthorized",
     "ReactiveJobCondition",
+    "ReactiveJobList",
     "ReactiveJobRun",
     "ReactiveJobSpec",
     "ReactiveJobStatus",
+    "RunFailed",
+    "RunTimeout",
+    "Unauthorized",
     "WatchEvent",
     "models",
 ]
