@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -95,3 +96,45 @@ def test_check_reports_drift(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"generated/reactivejob_api/crds/{CRD}" in result.stderr
     assert "generated/reactivejob_api/models.py" in result.stderr
+
+
+def test_an_enum_value_and_an_annotation_added_to_the_schema_reach_the_vocabulary(
+    tmp_path: Path,
+) -> None:
+    schema = copy_schema(tmp_path)
+
+    def extend(document: dict[str, Any]) -> None:
+        spec = document["components"]["schemas"]["ReactiveJobSpec"]["properties"]
+        spec["concurrencyPolicy"]["enum"].append("Queue")
+        document["x-python-vocabulary"]["annotations"]["ANNOTATION_QUEUED"] = {
+            "name": "queued",
+            "description": "On a Job, that it waits in a queue.",
+        }
+
+    edit_root_schema(schema, extend)
+    assert run_codegen(schema, tmp_path).returncode == 0
+    vocabulary = (tmp_path / "generated" / "reactivejob_api" / "vocabulary.py").read_text()
+    assert '    QUEUE = "Queue"' in vocabulary.split("class ConcurrencyPolicy")[1]
+    assert (
+        '# On a Job, that it waits in a queue.\nANNOTATION_QUEUED = "batch.cs.sap.com/queued"'
+        in (vocabulary)
+    )
+    crd = yaml.safe_load((tmp_path / "generated" / "reactivejob_api" / "crds" / CRD).read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["concurrencyPolicy"]["enum"] == [
+        "Allow",
+        "Forbid",
+        "Replace",
+        "Queue",
+    ]
+    assert (
+        "x-python-enum" not in spec["properties"]["concurrencyPolicy"]
+    )  # codegen's, not the CRD's
+
+
+def test_a_vocabulary_without_its_finalizer_is_a_schema_error(tmp_path: Path) -> None:
+    schema = copy_schema(tmp_path)
+    edit_root_schema(schema, lambda document: document["x-python-vocabulary"].pop("finalizer"))
+    result = run_codegen(schema, tmp_path)
+    assert result.returncode == 2
+    assert "reactivejob.yaml#/x-python-vocabulary: missing: finalizer" in result.stderr
