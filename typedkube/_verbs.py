@@ -19,6 +19,7 @@ from .wire import CONTENT_TYPES, EventType, Patch, body_of, name_and_namespace, 
 
 T = TypeVar("T", bound=BaseModel)
 L = TypeVar("L", bound=BaseModel)
+H = TypeVar("H")  # the HTTP client: httpx.Client, or aiohttp.ClientSession
 Raw = dict[str, Any]
 RawEvent = tuple[EventType, Raw]
 
@@ -34,8 +35,10 @@ class Call:
     content_type: str = "application/json"
 
 
-class Verbs(Generic[T, L]):
-    """The calls of every verb, for the resource the class attributes name."""
+class Verbs(Generic[T, L, H]):
+    """The calls of every verb, for the resource the class attributes name, and the HTTP
+    client ``H`` they are sent with: given (shared, and closed by whoever made it), or made
+    on first use (a session needs a running loop) and closed with this client."""
 
     group: str
     version: str
@@ -44,7 +47,14 @@ class Verbs(Generic[T, L]):
     api_version: str
     model: type[T]
     list_model: type[L]
-    connection: Connection
+
+    def __init__(
+        self, connection: Connection | None = None, *, timeout: float = 30.0, http: H | None = None
+    ) -> None:
+        self.connection = connection or Connection.auto()
+        self._timeout = timeout
+        self._owns_http = http is None
+        self._session = http
 
     def path(
         self, namespace: str | None, name: str | None = None, subresource: str | None = None

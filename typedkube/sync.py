@@ -44,23 +44,18 @@ class _Bearer(httpx.Auth):
             yield request
 
 
-class ResourceClient(Verbs[T, L]):
+class ResourceClient(Verbs[T, L, httpx.Client]):
     """The verbs of one resource over httpx, typed with its generated models."""
 
-    def __init__(
-        self,
-        connection: Connection | None = None,
-        *,
-        timeout: float = 30.0,
-        http: httpx.Client | None = None,
-    ) -> None:
-        self.connection = connection or Connection.auto()
-        self._owns_http = http is None  # a shared client is closed by whoever made it
-        self._http = http or client_for(self.connection, timeout)
+    @property
+    def _http(self) -> httpx.Client:
+        if self._session is None:
+            self._session = client_for(self.connection, self._timeout)
+        return self._session
 
     def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
+        if self._owns_http and self._session is not None:
+            self._session.close()
 
     def __enter__(self) -> Self:
         return self

@@ -11,15 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reactivejob.core.config_refs import (
-    CONFIG_MAP,
-    SECRET,
-    ConfigView,
-    Reference,
-    config_view,
-    data_digest,
-)
+from reactivejob.core.config_refs import ConfigView, Reference, config_view, data_digest
 from reactivejob_api import Forbidden
+from typedkube.aio import AsyncResourceClient
 
 from .clients import ApiClients
 from .informer import Informer, Key
@@ -28,7 +22,6 @@ TRIGGERS_OFF = (
     "spec.rerunOnConfigChange is true, but this operator does not watch ConfigMaps and "
     "Secrets: enable configTriggers in the chart (the operator's --config-triggers)"
 )
-_PLURALS = {CONFIG_MAP: "configmaps", SECRET: "secrets"}
 
 
 class ConfigCache:
@@ -37,9 +30,10 @@ class ConfigCache:
     ) -> None:
         self._on_change = on_change
         scopes: list[str | None] = list(namespaces) or [None]
+        # Keyed by kind as a Reference names it: ConfigMap, Secret.
         self._informers = {
-            (kind, ns): self._informer(clients, kind, ns)
-            for kind in (CONFIG_MAP, SECRET)
+            (client.kind, ns): self._informer(client, ns)
+            for client in (clients.config_maps, clients.secrets)
             for ns in scopes
         }
         self._referrers: dict[tuple[str, str, str], set[str]] = {}  # (ns, kind, name) -> RJs
@@ -71,7 +65,7 @@ class ConfigCache:
             informer = self._scope(kind, namespace)
             if not informer.synced.is_set():
                 if isinstance(informer.last_error, Forbidden):
-                    return ConfigView(None, problem=_forbidden(kind, namespace))
+                    return ConfigView(None, problem=_forbidden(informer, namespace))
                 return None
         for ref in references:
             digests[ref] = self._scope(ref.kind, namespace).store.get((namespace, ref.name))
@@ -80,8 +74,10 @@ class ConfigCache:
     def _scope(self, kind: str, namespace: str) -> Informer[str]:
         return self._informers.get((kind, namespace)) or self._informers[(kind, None)]
 
-    def _informer(self, clients: ApiClients, kind: str, namespace: str | None) -> Informer[str]:
-        client = clients.config_maps if kind == CONFIG_MAP else clients.secrets
+    def _informer(
+        self, client: AsyncResourceClient[Any, Any], namespace: str | None
+    ) -> Informer[str]:
+        kind = client.kind
 
         def changed(key: Key, old: str | None, new: str | None) -> None:
             if old == new:
@@ -100,8 +96,8 @@ class ConfigCache:
                         on_synced=synced_now)  # fmt: skip
 
 
-def _forbidden(kind: str, namespace: str) -> str:
+def _forbidden(informer: Informer[str], namespace: str) -> str:
     return (
-        f"cannot watch {_PLURALS[kind]} in namespace {namespace}: enable configTriggers in "
+        f"cannot watch {informer.client.plural} in namespace {namespace}: enable configTriggers in "
         "the chart (it grants get, list and watch on configmaps and secrets)"
     )

@@ -25,6 +25,12 @@ class Replica:
         self.task = asyncio.create_task(self.elector.run())
 
 
+async def elected(identity: str, leases: FakeLeases, clock: FakeClock) -> Replica:
+    replica = Replica(identity, leases, clock)
+    await until(replica.elector.leading.is_set)
+    return replica
+
+
 async def until(condition: Callable[[], bool]) -> None:
     async def poll() -> None:
         while not condition():
@@ -40,8 +46,7 @@ def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
 def test_the_first_replica_takes_the_lease_and_the_second_waits_for_it_to_expire() -> None:
     async def scenario() -> None:
         leases, clock = FakeLeases(), FakeClock()
-        first = Replica("a", leases, clock)
-        await until(first.elector.leading.is_set)
+        first = await elected("a", leases, clock)
         second = Replica("b", leases, clock)
         await until(lambda: second.elector.taken_by_other)
         first.task.cancel()  # the leader dies without releasing: its Lease must expire
@@ -60,8 +65,7 @@ def test_the_first_replica_takes_the_lease_and_the_second_waits_for_it_to_expire
 def test_a_leader_that_cannot_renew_within_the_renew_deadline_stops_at_once() -> None:
     async def scenario() -> None:
         leases, clock = FakeLeases(), FakeClock()
-        leader = Replica("a", leases, clock)
-        await until(leader.elector.leading.is_set)
+        leader = await elected("a", leases, clock)
         leases.down = True  # every renewal fails from now on
         clock.advance(9)  # still within the 10 s renew deadline: it keeps leading
         await asyncio.sleep(0.1)
@@ -77,8 +81,7 @@ def test_a_leader_that_cannot_renew_within_the_renew_deadline_stops_at_once() ->
 def test_a_released_lease_is_taken_over_without_waiting_for_it_to_expire() -> None:
     async def scenario() -> None:
         leases, clock = FakeLeases(), FakeClock()
-        first = Replica("a", leases, clock)
-        await until(first.elector.leading.is_set)
+        first = await elected("a", leases, clock)
         first.task.cancel()
         await first.elector.release()  # a clean shutdown
         assert leases.holder(NAME) is None

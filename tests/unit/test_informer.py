@@ -54,17 +54,29 @@ class FakeServer:
             yield step
 
 
-def run(informer: Informer[Any], server: FakeServer) -> None:
+Seen = list[tuple[str, str | None, str | None]]  # name, old value, new value
+
+
+def run(server: FakeServer, seen: Seen) -> Informer[str]:
+    """An informer of ``server``'s things (each stored as its "v"), run until its watch idles."""
+    informer: Informer[str] = Informer(
+        cast(AsyncResourceClient[Any, Any], server),
+        "ns",
+        lambda raw, _old: str(raw["v"]),
+        lambda key, old, new: seen.append((key[1], old, new)),
+    )
+
     async def scenario() -> None:
         task = asyncio.create_task(informer.run())
         await asyncio.wait_for(server.idle.wait(), TIMEOUT)
         task.cancel()
 
     asyncio.run(scenario())
+    return informer
 
 
 def test_a_paged_list_then_a_watch_from_its_version_keeps_the_store_current() -> None:
-    seen: list[tuple[str, str | None, str | None]] = []
+    seen: Seen = []
     server = FakeServer(
         lists=[[[obj("a", "1"), obj("b", "2")], [obj("c", "3")]]],
         watches=[
@@ -75,13 +87,7 @@ def test_a_paged_list_then_a_watch_from_its_version_keeps_the_store_current() ->
             ]
         ],
     )
-    informer: Informer[str] = Informer(
-        cast(AsyncResourceClient[Any, Any], server),
-        "ns",
-        lambda raw, _old: str(raw["v"]),
-        lambda key, old, new: seen.append((key[1], old, new)),
-    )
-    run(informer, server)
+    informer = run(server, seen)
     assert server.listed_from == [None, "1"]  # two pages, one snapshot
     assert informer.synced.is_set()
     assert server.watched_from == ["100", "106"]  # resumed from the last event, bookmark too
@@ -93,7 +99,7 @@ def test_a_paged_list_then_a_watch_from_its_version_keeps_the_store_current() ->
 
 
 def test_a_relist_after_410_reports_what_vanished_and_only_what_changed() -> None:
-    seen: list[tuple[str, str | None, str | None]] = []
+    seen: Seen = []
     server = FakeServer(
         lists=[
             [[obj("a", "1"), obj("b", "2"), obj("c", "3")]],
@@ -101,12 +107,6 @@ def test_a_relist_after_410_reports_what_vanished_and_only_what_changed() -> Non
         ],
         watches=[["expired"]],
     )
-    informer: Informer[str] = Informer(
-        cast(AsyncResourceClient[Any, Any], server),
-        "ns",
-        lambda raw, _old: str(raw["v"]),
-        lambda key, old, new: seen.append((key[1], old, new)),
-    )
-    run(informer, server)
+    informer = run(server, seen)
     assert informer.store == {("ns", "a"): "v", ("ns", "c"): "new"}  # no ghost of b
     assert seen[3:] == [("b", "v", None), ("c", "v", "new")]  # a unchanged: not reported
