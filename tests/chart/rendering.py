@@ -1,4 +1,5 @@
-"""The chart rendered by helm alone: the helm binary, the values variants and `helm template`.
+"""The chart rendered by helm alone: the helm binary, the values variants and `helm template`,
+and the parts of the chart the observability tests read (its dashboard, a rule's alerts).
 
 No cluster here: tests/chart/ uses these, and the tiers that install the chart (integration,
 e2e) reuse them.
@@ -25,6 +26,8 @@ CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
 # An empty glob (a moved folder, a renamed extension) would quietly turn every test
 # parametrised on it into an "empty parameter set" skip: refuse to collect instead.
 assert CI_VALUES, f"no ci/ values files in {CHART / 'ci'}: the parametrised tests would vanish"
+# The Grafana dashboard the chart ships in a ConfigMap (metrics.dashboard.enabled).
+DASHBOARD = CHART / "dashboards" / "reactivejob-operator.json"
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +68,8 @@ def render(helm: Path, values: Path | None, namespace: str, *sets: str) -> list[
     for setting in sets:
         args += ["--set", setting]
     return [doc for doc in yaml.safe_load_all(run_helm(helm, *args)) if doc]
+
+
+def alert_rules(rule: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alerting rules of a rendered PrometheusRule, every group's."""
+    return [r for group in rule["spec"]["groups"] for r in group["rules"] if "alert" in r]

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from testbed.versions import kubernetes_version
+from tests.chart import rbac_contract as contract
+from tests.chart.rbac_contract import Rights, from_rules, leader_election
 from tests.chart.rendering import CHART, CI_VALUES, IMAGE, render, run_helm
-from tests.integration import rbac_contract as contract
-from tests.integration.rbac_contract import Rights, from_rules, leader_election
 
 
 def test_lint_is_clean(helm: Path) -> None:

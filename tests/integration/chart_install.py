@@ -2,7 +2,7 @@
 
 Shared by the chart tests and the in-cluster test (fixtures reach them through conftest.py).
 Rendering and running helm is tests/chart/rendering.py's; CHART and run_helm are re-exported
-here for the tiers that import them from this module.
+here for tests/e2e, which imports them from this module.
 """
 
 from __future__ import annotations

@@ -20,10 +20,7 @@ from testbed import ControlPlane, api_client
 from testbed.harness.kubelet import COMPLETE, FAILED, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from testbed.manifests import install_crds
-from tests.chart.rendering import CHART, CI_VALUES, IMAGE, render, run_helm
-from tests.integration.chart_install import Installed, kubeconfig_as
-from tests.integration.kube_helpers import Cluster, as_json, conditions, eventually, manifest
-from tests.integration.rbac_contract import (
+from tests.chart.rbac_contract import (
     AUTHENTICATED_BASELINE,
     KOPF_NAMESPACES,
     KOPF_RESOURCES,
@@ -33,10 +30,10 @@ from tests.integration.rbac_contract import (
     from_rules,
     leader_election,
 )
+from tests.chart.rendering import CHART, CI_VALUES, IMAGE, render, run_helm
+from tests.integration.chart_install import Installed, kubeconfig_as
+from tests.integration.kube_helpers import Cluster, as_json, conditions, eventually, manifest
 from tests.samples import reactive_job, simple_template
-
-# test_observability.py imports render from here.
-__all__ = ["render"]
 
 STAND_IN_CRDS = {
     # No cert-manager or Prometheus operator here: schema-less stand-ins let the API server
@@ -280,8 +277,8 @@ def test_chart_identity_is_denied_what_it_does_not_need(
     kube: client.ApiClient,
     control_plane: ControlPlane,
 ) -> None:
-    """The chart's ServiceAccount holds exactly the contract (rbac_contract.py) in each
-    namespace, as the API server's authorizer resolves it: one right too many or too few
+    """The chart's ServiceAccount holds exactly the contract (tests/chart/rbac_contract.py) in
+    each namespace, as the API server's authorizer resolves it: one right too many or too few
     fails. The release namespace is not a watched one, so Lease and reconcile rights are seen
     to land where they belong and nowhere else."""
     watched, elsewhere = f"{namespace[:50]}-watched", f"{namespace[:50]}-other"

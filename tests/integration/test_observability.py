@@ -1,5 +1,7 @@
 """The chart's alerts and Grafana dashboard: the rules pass promtool and fire on the series they
-are meant for, and every metric they read is one the real operator exports.
+are meant for, and every metric they read is one the real operator exports. What helm alone
+shows (neither is rendered unless asked for, the rule's and the dashboard's objects) is in
+tests/chart/test_observability_render.py.
 
 promtool and promqlselectors (the Prometheus PromQL parser, to list the selectors of an
 expression) are built once from the module pinned in tests/promtool/, by the same mechanism as
@@ -25,14 +27,12 @@ from testbed import binaries
 from testbed.harness.kubelet import COMPLETE, FAILED, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from testbed.versions import GoTool
-from tests.integration.chart_install import CHART
+from tests.chart.rendering import DASHBOARD, alert_rules, render
 from tests.integration.kube_helpers import Cluster, eventually
-from tests.integration.test_chart import render
 from tests.samples import reactive_job, simple_template
 
 PROMETHEUS = "github.com/prometheus/prometheus"
 PROMTOOL_MODULE = Path(__file__).resolve().parents[1] / "promtool"
-DASHBOARD = CHART / "dashboards" / "reactivejob-operator.json"
 NAMESPACE = "observability"  # where the chart is rendered; only a label value here
 ALERTS = {
     "ReactiveJobRunFailed",
@@ -115,10 +115,6 @@ def job(rendered: list[dict[str, Any]]) -> str:
     return str(services[0])
 
 
-def _alert_rules(rule: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for group in rule["spec"]["groups"] for r in group["rules"] if "alert" in r]
-
-
 def _run(tool: Path, *args: str, stdin: str | None = None) -> str:
     result = subprocess.run(
         [str(tool), *args], input=stdin, capture_output=True, text=True, check=False
@@ -136,67 +132,7 @@ def _parse(selectors_tool: Path, exprs: list[str]) -> list[Parsed]:
     return parsed
 
 
-# --- the chart renders the rule and the dashboard only when asked -------------------------
-
-
-@pytest.mark.parametrize(
-    "sets",
-    [
-        (),
-        ("metrics.enabled=false", "metrics.prometheusRule.enabled=true"),
-        ("metrics.enabled=false", "metrics.dashboard.enabled=true"),
-    ],
-    ids=["defaults", "rule-without-metrics", "dashboard-without-metrics"],
-)
-def test_neither_rule_nor_dashboard_unless_enabled(helm: Path, sets: tuple[str, ...]) -> None:
-    documents = render(helm, None, NAMESPACE, *sets)
-    assert "Deployment" in {d["kind"] for d in documents}
-    assert [d for d in documents if d["kind"] == "PrometheusRule"] == []
-    dashboards = [
-        d
-        for d in documents
-        if d["kind"] == "ConfigMap" and "grafana_dashboard" in d["metadata"].get("labels", {})
-    ]
-    assert dashboards == []
-
-
-def test_rule_object_follows_the_service_monitor_conventions(helm: Path) -> None:
-    documents = render(
-        helm,
-        None,
-        NAMESPACE,
-        "metrics.serviceMonitor.enabled=true",
-        "metrics.serviceMonitor.labels.release=prometheus",
-        "metrics.prometheusRule.enabled=true",
-        "metrics.prometheusRule.labels.release=prometheus",
-        'metrics.prometheusRule.selector=job="custom"',
-    )
-    rule = next(d for d in documents if d["kind"] == "PrometheusRule")
-    monitor = next(d for d in documents if d["kind"] == "ServiceMonitor")
-    assert rule["apiVersion"] == monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    assert rule["metadata"]["namespace"] == monitor["metadata"]["namespace"] == NAMESPACE
-    assert rule["metadata"]["labels"] == monitor["metadata"]["labels"]
-    assert rule["metadata"]["labels"]["release"] == "prometheus"
-    for alert in _alert_rules(rule):
-        assert 'job="custom"' in alert["expr"], alert["expr"]
-        assert f'namespace="{NAMESPACE}"' not in alert["expr"], alert["expr"]
-
-
-def test_dashboard_configmap_carries_the_dashboard_for_the_sidecar(helm: Path) -> None:
-    documents = render(
-        helm,
-        None,
-        NAMESPACE,
-        "metrics.dashboard.enabled=true",
-        "metrics.dashboard.namespace=monitoring",
-        "metrics.dashboard.annotations.grafana_folder=Operators",
-    )
-    (configmap,) = [d for d in documents if d["kind"] == "ConfigMap"]
-    assert configmap["metadata"]["namespace"] == "monitoring"
-    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert configmap["metadata"]["annotations"] == {"grafana_folder": "Operators"}
-    (content,) = configmap["data"].values()
-    assert json.loads(content) == json.loads(DASHBOARD.read_text())
+# --- the dashboard is a well-formed Grafana model ---------------------------------------
 
 
 def test_dashboard_is_a_well_formed_grafana_model() -> None:
@@ -221,7 +157,7 @@ def test_dashboard_is_a_well_formed_grafana_model() -> None:
 def test_alert_rules_pass_promtool_check(
     promtool: Path, rule: dict[str, Any], tmp_path: Path
 ) -> None:
-    alerts = _alert_rules(rule)
+    alerts = alert_rules(rule)
     assert {a["alert"] for a in alerts} == ALERTS
     for alert in alerts:
         assert alert["for"], alert["alert"]
@@ -408,7 +344,7 @@ def test_every_selector_is_scoped_to_one_release(
     panels, _ = _dashboard_queries()
     unscoped = [
         f"{parsed['expr']}: {selector['metric']}"
-        for parsed in _parse(selectors_tool, [a["expr"] for a in _alert_rules(rule)] + panels)
+        for parsed in _parse(selectors_tool, [a["expr"] for a in alert_rules(rule)] + panels)
         for selector in parsed["selectors"]
         if not {"namespace", "job"} <= {m["label"] for m in selector["matchers"]}
     ]
@@ -458,7 +394,7 @@ def test_dashboard_and_alerts_read_only_what_the_operator_exports(
 
     exported = eventually(scraped, timeout=15, what="both run results counted")
 
-    alert_exprs = [a["expr"] for a in _alert_rules(rule)]
+    alert_exprs = [a["expr"] for a in alert_rules(rule)]
     panels, variables = _dashboard_queries()
     assert len(alert_exprs) == len(ALERTS) and len(panels) > 10 and variables
     problems, used = [], set()
