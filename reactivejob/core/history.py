@@ -20,8 +20,8 @@ from reactivejob_api.vocabulary import (
     RunResult,
 )
 
-from .objects import JobState, annotations_of, name_of, stamp
-from .runs import generation_of, is_held, rerun_of, result_of
+from .objects import JobState, annotations_of, name_of, result_of, stamp
+from .runs import generation_of, is_held, rerun_of
 
 MAX_HISTORY = 10
 

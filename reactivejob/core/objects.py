@@ -7,7 +7,7 @@ import datetime
 from dataclasses import dataclass
 
 from reactivejob_api import ReactiveJob
-from reactivejob_api.models import Job, ObjectMeta
+from reactivejob_api.models import Job, JobCondition, ObjectMeta
 from reactivejob_api.vocabulary import RunResult
 
 
@@ -17,12 +17,14 @@ def meta(obj: Job | ReactiveJob) -> ObjectMeta:
     return obj.metadata
 
 
+# These two run many times per decision: one attribute read each, no call of meta().
 def annotations_of(obj: Job | ReactiveJob) -> dict[str, str]:
-    return meta(obj).annotations or {}
+    return (obj.metadata.annotations if obj.metadata else None) or {}
 
 
 def name_of(obj: Job | ReactiveJob) -> str:
-    return str(meta(obj).name)
+    assert obj.metadata is not None, "an object without metadata"
+    return str(obj.metadata.name)
 
 
 def stamp(moment: datetime.datetime, *, micro: bool = False) -> str:
@@ -43,15 +45,25 @@ class JobState:
 
     @classmethod
     def of(cls, job: Job) -> JobState:
-        status = job.status
-        for condition in (status.conditions if status else None) or []:
-            if condition.status == "True" and condition.type in ("Complete", "Failed"):
-                completed = status.completion_time if status else None
-                at = completed or condition.last_transition_time
-                return cls(
-                    RunResult.SUCCEEDED if condition.type == "Complete" else RunResult.FAILED,
-                    condition.reason or "",
-                    condition.message or "",
-                    str(at) if at else None,
-                )
-        return cls(None)
+        condition = _finished(job)
+        if condition is None:
+            return cls(None)
+        at = (job.status.completion_time if job.status else None) or condition.last_transition_time
+        result = RunResult.SUCCEEDED if condition.type == "Complete" else RunResult.FAILED
+        return cls(result, condition.reason or "", condition.message or "", str(at) if at else None)
+
+
+def result_of(job: Job) -> RunResult | None:
+    """Succeeded or Failed once the Job has finished, else None: ``JobState.of(job).result``,
+    without the rest, as run control asks it of every Job several times per decision."""
+    condition = _finished(job)
+    if condition is None:
+        return None
+    return RunResult.SUCCEEDED if condition.type == "Complete" else RunResult.FAILED
+
+
+def _finished(job: Job) -> JobCondition | None:
+    for condition in (job.status.conditions if job.status else None) or []:
+        if condition.status == "True" and condition.type in ("Complete", "Failed"):
+            return condition
+    return None

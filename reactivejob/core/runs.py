@@ -22,7 +22,7 @@ from reactivejob_api.vocabulary import (
 )
 
 from .naming import RERUN_TOKEN_MAX
-from .objects import JobState, annotations_of, meta, name_of
+from .objects import annotations_of, meta, name_of, result_of
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,6 @@ def run_number_of(job: Job) -> int:
         return int(annotations_of(job).get(ANNOTATION_RUN, ""))
     except ValueError:
         return -1  # made before run numbers: older than any that has one
-
-
-def result_of(job: Job) -> RunResult | None:
-    """Succeeded or Failed once the Job has finished, else None."""
-    return JobState.of(job).result
 
 
 def is_held(job: Job) -> bool:
