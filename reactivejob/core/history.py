@@ -24,6 +24,10 @@ from .objects import JobState, annotations_of, name_of, result_of, stamp
 from .runs import generation_of, is_held, rerun_of
 
 MAX_HISTORY = 10
+# Looked up once: on Python 3.11 an enum member costs about ten name lookups, and these are
+# asked of every entry in every decision.
+_OPEN = frozenset({RunResult.WAITING, RunResult.RUNNING})
+_DONE = frozenset({RunResult.SUCCEEDED, RunResult.FAILED})
 
 
 def new_run(job: Job, cause: str, now: datetime.datetime) -> ReactiveJobRun:
@@ -75,11 +79,11 @@ def _brought_up_to_date(
     decided: Mapping[str, str],
     now: datetime.datetime,
 ) -> ReactiveJobRun:
-    if entry.result not in (RunResult.WAITING, RunResult.RUNNING):
+    if entry.result not in _OPEN:
         return entry  # finished: final
     job = jobs.get(entry.job_name)
     observed = _observed(job) if job is not None else None
-    if observed not in (RunResult.SUCCEEDED, RunResult.FAILED):  # what happened wins
+    if observed not in _DONE:  # what happened wins over what was decided
         observed = decided.get(entry.job_name) or observed
     result = observed
     if result is None or result == entry.result:

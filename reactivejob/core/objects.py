@@ -49,7 +49,7 @@ class JobState:
         if condition is None:
             return cls(None)
         at = (job.status.completion_time if job.status else None) or condition.last_transition_time
-        result = RunResult.SUCCEEDED if condition.type == "Complete" else RunResult.FAILED
+        result = _RESULTS[str(condition.type)]
         return cls(result, condition.reason or "", condition.message or "", str(at) if at else None)
 
 
@@ -59,11 +59,14 @@ def result_of(job: Job) -> RunResult | None:
     condition = _finished(job)
     if condition is None:
         return None
-    return RunResult.SUCCEEDED if condition.type == "Complete" else RunResult.FAILED
+    return _RESULTS[str(condition.type)]
+
+
+_RESULTS = {"Complete": RunResult.SUCCEEDED, "Failed": RunResult.FAILED}  # by condition type
 
 
 def _finished(job: Job) -> JobCondition | None:
     for condition in (job.status.conditions if job.status else None) or []:
-        if condition.status == "True" and condition.type in ("Complete", "Failed"):
+        if condition.status == "True" and condition.type in _RESULTS:
             return condition
     return None
