@@ -3,8 +3,9 @@
 Built on a watch of the one object (a field selector on its name), never on polling: it reads
 the object once, then follows its changes from that resourceVersion (resuming from there when
 the connection drops, as during an API server restart), and reads it again only when the
-server says the version is too old (410), as an informer would. A run is judged from
-the status the operator writes, which is plain JSON here, so this module needs no models.
+server says the version is too old (410), as an informer would. A run is judged from the
+status the operator writes, read as plain JSON; what ``wait`` returns and ``on_change`` sees is
+the client's model, as ``get`` gives it.
 """
 
 from __future__ import annotations
