@@ -44,7 +44,8 @@ class Options:
 
 class Manager:
     def __init__(self, options: Options, clients: ApiClients) -> None:
-        """Use ``Manager.start``: an aiohttp session, so the clients, needs a running loop."""
+        """The pieces, wired; ``Manager.start`` makes them (an aiohttp session needs a running
+        loop) and sets them going."""
         self.options = options
         self.clients = clients
         self.queue: WorkQueue[Key] = WorkQueue()
@@ -65,23 +66,28 @@ class Manager:
         )
         # The config caches do not gate readiness or other reconciles: without the rights to
         # list Secrets, only the objects that opt in wait (and say why).
-        informers = [*self.cache.informers, *(config.informers if config is not None else [])]
-        self._caches = [asyncio.create_task(i.run()) for i in informers]
-        # Never act on a partial view of the cluster; followers queue keys but never act.
-        workers = self.queue.run(
-            self._reconcile, options.workers, self.cache.wait_synced, self.leading.wait
-        )
-        self._tasks = [*self._caches, asyncio.create_task(workers)]
+        self._informers = [*self.cache.informers, *(config.informers if config else [])]
+        self._caches: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
     async def start(cls, options: Options) -> Manager:
         manager = cls(options, ApiClients(options.connection))
-        manager.recorder.start()
-        if manager.elector is None:
-            manager._leadership(True)
-        else:
-            manager._tasks.append(asyncio.create_task(manager.elector.run()))
+        manager._launch()
         return manager
+
+    def _launch(self) -> None:
+        self.recorder.start()
+        self._caches = [asyncio.create_task(i.run()) for i in self._informers]
+        # Never act on a partial view of the cluster; followers queue keys but never act.
+        workers = self.queue.run(
+            self._reconcile, self.options.workers, self.cache.wait_synced, self.leading.wait
+        )
+        self._tasks = [*self._caches, asyncio.create_task(workers)]
+        if self.elector is None:
+            self._leadership(True)
+        else:
+            self._tasks.append(asyncio.create_task(self.elector.run()))
 
     async def stop(self) -> None:
         for task in self._tasks:
