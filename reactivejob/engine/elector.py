@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reactivejob.core.objects import stamp
-from reactivejob_api import AlreadyExists, ApiError, Conflict, NotFound
+from reactivejob_api import AlreadyExists, Conflict, NotFound
 from reactivejob_api.aio import AsyncLeaseClient
 from reactivejob_api.models import Lease
 
@@ -59,13 +59,29 @@ class LeaderElector:
     async def run(self) -> None:
         """Campaign forever; while leading, renew; call ``on_lost`` if renewal fails."""
         last_renewal = self._clock.now()
+        failing = False
         while True:
             self.taken_by_other = False
+            # client-go bounds the whole renewal by renew_deadline, not each HTTP call by the
+            # client's 30 s timeout: a leader on a dead connection must stop in time.
+            elapsed = (self._clock.now() - last_renewal).total_seconds()
+            budget = self.config.renew_deadline
+            if self.leading.is_set():
+                budget = max(budget - elapsed, 0.0)
+            deadline = asyncio.timeout(budget)
             try:
-                held = await self._try_acquire_or_renew()
-            except ApiError as error:
-                log.debug("lease %s: %s", self.config.name, error)
-                held = False
+                async with deadline:
+                    held = await self._try_acquire_or_renew()
+            except Exception as error:
+                # A restarting API server raises ApiError, aiohttp's transport errors, OSError
+                # and timeouts. None may end the campaign: a leader would act unrenewed, and a
+                # follower would never campaign again.
+                (log.debug if failing else log.warning)(
+                    "lease %s: %s", self.config.name, _described(error)
+                )
+                failing, held = True, False
+            else:
+                failing = False
             now = self._clock.now()
             if held:
                 last_renewal = now
@@ -75,6 +91,7 @@ class LeaderElector:
                     self._on_change(True)
             elif self.leading.is_set() and (
                 self.taken_by_other
+                or deadline.expired()
                 or (now - last_renewal).total_seconds() >= self.config.renew_deadline
             ):
                 log.error("lost the lease %s: stopping at once", self.config.name)
@@ -89,14 +106,15 @@ class LeaderElector:
         if not self.leading.is_set():
             return
         try:
-            lease = await self.leases.get(self.config.name, self.config.namespace)
-            if lease.spec is not None and lease.spec.holder_identity == self.config.identity:
-                lease.spec.holder_identity = None
-                lease.spec.lease_duration_seconds = 1
-                await self.leases.replace(lease)
-                log.info("released the lease %s", self.config.name)
-        except ApiError as error:
-            log.warning("could not release the lease %s: %s", self.config.name, error)
+            async with asyncio.timeout(self.config.renew_deadline):
+                lease = await self.leases.get(self.config.name, self.config.namespace)
+                if lease.spec is not None and lease.spec.holder_identity == self.config.identity:
+                    lease.spec.holder_identity = None
+                    lease.spec.lease_duration_seconds = 1
+                    await self.leases.replace(lease)
+                    log.info("released the lease %s", self.config.name)
+        except Exception as error:  # the Lease then expires on its own
+            log.warning("could not release the lease %s: %s", self.config.name, _described(error))
         self.leading.clear()
         self._on_change(False)
 
@@ -146,3 +164,8 @@ class LeaderElector:
                 },
             }
         )
+
+
+def _described(error: Exception) -> str:
+    """aiohttp's errors and TimeoutError often have an empty str()."""
+    return str(error) or type(error).__name__

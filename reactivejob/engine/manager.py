@@ -67,7 +67,7 @@ class Manager:
         # The config caches do not gate readiness or other reconciles: without the rights to
         # list Secrets, only the objects that opt in wait (and say why).
         self._informers = [*self.cache.informers, *(config.informers if config else [])]
-        self._caches: list[asyncio.Task[None]] = []
+        self._forever: list[asyncio.Task[None]] = []  # the caches and the elector: none ever ends
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -78,16 +78,18 @@ class Manager:
 
     def _launch(self) -> None:
         self.recorder.start()
-        self._caches = [asyncio.create_task(i.run()) for i in self._informers]
+        self._forever = [asyncio.create_task(i.run()) for i in self._informers]
         # Never act on a partial view of the cluster; followers queue keys but never act.
         workers = self.queue.run(
             self._reconcile, self.options.workers, self.cache.wait_synced, self.leading.wait
         )
-        self._tasks = [*self._caches, asyncio.create_task(workers)]
+        self._tasks = [*self._forever, asyncio.create_task(workers)]
         if self.elector is None:
             self._leadership(True)
         else:
-            self._tasks.append(asyncio.create_task(self.elector.run()))
+            campaign = asyncio.create_task(self.elector.run())
+            self._forever.append(campaign)
+            self._tasks.append(campaign)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -104,9 +106,10 @@ class Manager:
         return self.cache.synced() and self.cache.watching()
 
     def healthy(self) -> bool:
-        """False only if a cache loop has ended: it retries forever, so that is a bug the
-        kubelet should answer with a restart. An API outage is not (readiness shows it)."""
-        return not any(task.done() for task in self._caches)
+        """False only if a cache loop or the elector has ended: both retry forever, so that is
+        a bug the kubelet should answer with a restart. An API outage is not (readiness shows
+        it)."""
+        return not any(task.done() for task in self._forever)
 
     def _leadership(self, leading: bool) -> None:
         LEADER.set(1 if leading else 0)

@@ -4,8 +4,10 @@ real behaviour against a real API server is tested in tests/integration."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from reactivejob_api import AlreadyExists, ApiError, Conflict, NotFound
@@ -29,32 +31,40 @@ class FakeClock:
 
 
 class FakeLeases:
-    """One namespace's Leases; ``down`` makes every call fail as an unreachable server does."""
+    """One namespace's Leases. ``down`` makes every call fail as an overloaded server answers
+    (503); ``broken`` makes what the HTTP client raises when there is no server to answer;
+    ``hanging`` makes every call wait forever, as one on a silently dropped connection does."""
 
     def __init__(self) -> None:
         self.stored: dict[str, dict[str, Any]] = {}
         self.version = 0
         self.down = False
+        self.broken: Callable[[], Exception] | None = None
+        self.hanging = False
 
-    def _check(self) -> None:
+    async def _check(self) -> None:
+        if self.hanging:
+            await asyncio.Event().wait()
+        if self.broken is not None:
+            raise self.broken()
         if self.down:
             raise ApiError(503, "ServiceUnavailable", "the API server is down")
 
     async def get(self, name: str, namespace: str) -> Lease:
-        self._check()
+        await self._check()
         if name not in self.stored:
             raise NotFound(404, "NotFound", f"leases {name} not found")
         return Lease.model_validate(copy.deepcopy(self.stored[name]))
 
     async def create(self, lease: Lease) -> Lease:
-        self._check()
+        await self._check()
         body = lease.model_dump(by_alias=True, exclude_none=True, mode="json")
         if body["metadata"]["name"] in self.stored:
             raise AlreadyExists(409, "AlreadyExists", "exists")
         return self._store(body)
 
     async def replace(self, lease: Lease) -> Lease:
-        self._check()
+        await self._check()
         body = lease.model_dump(by_alias=True, exclude_none=True, mode="json")
         current = self.stored[body["metadata"]["name"]]
         if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:

@@ -6,6 +6,9 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
+import aiohttp
+import pytest
+
 from reactivejob.engine.elector import LeaderElection, LeaderElector
 from reactivejob_api.aio import AsyncLeaseClient
 from tests.unit.engine_fakes import FakeClock, FakeLeases
@@ -15,18 +18,24 @@ NAME = "reactivejob-operator.batch.cs.sap.com"
 
 
 class Replica:
-    def __init__(self, identity: str, leases: FakeLeases, clock: FakeClock) -> None:
+    def __init__(
+        self, identity: str, leases: FakeLeases, clock: FakeClock, renew_deadline: float = 10.0
+    ) -> None:
         self.changes: list[bool] = []
         self.lost = asyncio.Event()
-        config = LeaderElection("ops", identity=identity, retry_period=0.01)
+        config = LeaderElection(
+            "ops", identity=identity, retry_period=0.01, renew_deadline=renew_deadline
+        )
         self.elector = LeaderElector(
             cast(AsyncLeaseClient, leases), config, self.changes.append, self.lost.set, clock
         )
         self.task = asyncio.create_task(self.elector.run())
 
 
-async def elected(identity: str, leases: FakeLeases, clock: FakeClock) -> Replica:
-    replica = Replica(identity, leases, clock)
+async def elected(
+    identity: str, leases: FakeLeases, clock: FakeClock, renew_deadline: float = 10.0
+) -> Replica:
+    replica = Replica(identity, leases, clock, renew_deadline)
     await until(replica.elector.leading.is_set)
     return replica
 
@@ -88,5 +97,83 @@ def test_a_released_lease_is_taken_over_without_waiting_for_it_to_expire() -> No
         second = Replica("b", leases, clock)
         await until(second.elector.leading.is_set)  # no clock advance needed
         second.task.cancel()
+
+    run(scenario)
+
+
+# What aiohttp raises when the API server is gone, restarting, or drops the connection: none of
+# it is an ApiError, and before this was caught the elector's task ended with it.
+TRANSPORT_ERRORS: list[Callable[[], Exception]] = [
+    aiohttp.ServerDisconnectedError,
+    lambda: aiohttp.ClientOSError(111, "Connect call failed"),
+    lambda: ConnectionRefusedError(111, "Connection refused"),
+    TimeoutError,
+]
+
+
+@pytest.mark.parametrize("error", TRANSPORT_ERRORS, ids=lambda e: type(e()).__name__)
+def test_a_follower_keeps_campaigning_through_transport_errors(
+    error: Callable[[], Exception],
+) -> None:
+    async def scenario() -> None:
+        leases, clock = FakeLeases(), FakeClock()
+        first = await elected("a", leases, clock)
+        second = Replica("b", leases, clock)
+        await until(lambda: second.elector.taken_by_other)
+        first.task.cancel()
+        leases.broken = error  # the API server restarts
+        await asyncio.sleep(0.1)
+        assert not second.task.done()
+        leases.broken = None
+        clock.advance(16)  # the dead leader's Lease expires
+        await until(second.elector.leading.is_set)
+        assert leases.holder(NAME) == "b"
+        second.task.cancel()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("error", TRANSPORT_ERRORS, ids=lambda e: type(e()).__name__)
+def test_a_leader_cut_off_by_transport_errors_stops_at_the_renew_deadline(
+    error: Callable[[], Exception],
+) -> None:
+    async def scenario() -> None:
+        leases, clock = FakeLeases(), FakeClock()
+        leader = await elected("a", leases, clock)
+        leases.broken = error
+        clock.advance(9)
+        await asyncio.sleep(0.1)
+        assert not leader.task.done() and leader.elector.leading.is_set()
+        clock.advance(1)
+        await asyncio.wait_for(leader.lost.wait(), TIMEOUT)
+        assert leader.changes == [True, False]
+
+    run(scenario)
+
+
+def test_a_renewal_that_hangs_is_cut_at_the_renew_deadline() -> None:
+    """One HTTP call may take 30 s (the client's timeout) against a 10 s deadline: the attempt
+    itself is bounded, so a leader on a silently dead connection stops in time."""
+
+    async def scenario() -> None:
+        leases, clock = FakeLeases(), FakeClock()
+        leader = await elected("a", leases, clock, renew_deadline=0.3)
+        leases.hanging = True
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(leader.lost.wait(), TIMEOUT)
+        assert asyncio.get_running_loop().time() - started < 1.0
+        assert leader.changes == [True, False]
+
+    run(scenario)
+
+
+def test_releasing_with_no_server_gives_up_within_the_renew_deadline() -> None:
+    async def scenario() -> None:
+        leases, clock = FakeLeases(), FakeClock()
+        leader = await elected("a", leases, clock, renew_deadline=0.3)
+        leader.task.cancel()
+        leases.hanging = True
+        await asyncio.wait_for(leader.elector.release(), 1.0)
+        assert not leader.elector.leading.is_set()
 
     run(scenario)
