@@ -34,6 +34,14 @@ class Call:
     body: Any = None  # sent as JSON
     content_type: str = "application/json"
 
+    @property
+    def stream_limit(self) -> float | None:
+        """How long a watch may take on our side. The server ends it after ``timeoutSeconds``;
+        one that outlives that by a margin is on a connection that died in silence (a NAT or
+        load balancer dropped it), and would otherwise hang, and its cache go stale, forever."""
+        seconds = self.params.get("timeoutSeconds")
+        return None if seconds is None else float(seconds) * 1.1 + 5.0
+
 
 class Verbs(Generic[T, L, H]):
     """The calls of every verb, for the resource the class attributes name, and the HTTP

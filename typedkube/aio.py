@@ -7,7 +7,8 @@ ReactiveJob with a large template is one line of hundreds of KB, so lines are sp
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+import socket
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Self, Unpack
 
 import aiohttp
@@ -17,8 +18,9 @@ from ._connection import Connection
 from ._verbs import Call, L, Raw, RawEvent, T, Verbs
 from .wire import Patch, WatchEvent, error_for, watch_event
 
-# For watches: the server ends them (timeoutSeconds); a client-side limit would cut them short.
-UNBOUNDED = aiohttp.ClientTimeout(total=None, sock_read=None)
+# TCP keep-alive as Go's net.Dialer sets it for client-go (15 s idle, 15 s apart), but giving
+# up after 3 unanswered probes: a peer that vanished is noticed in a minute, not two hours.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES = 15, 15, 3
 
 
 def session_for(
@@ -26,11 +28,23 @@ def session_for(
 ) -> aiohttp.ClientSession:
     """A session to ``connection``'s API server with its credentials; call in a running loop."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(ssl=connection.ssl_context(), limit=limit),
+        connector=aiohttp.TCPConnector(
+            ssl=connection.ssl_context(), limit=limit, socket_factory=keepalive_socket
+        ),
         headers=connection.headers,
         timeout=aiohttp.ClientTimeout(total=timeout),
         middlewares=(_bearer(connection),),
     )
+
+
+def keepalive_socket(address: aiohttp.connector.AddrInfoType) -> socket.socket:
+    family, kind, protocol, _, _ = address
+    made = socket.socket(family=family, type=kind, proto=protocol)
+    made.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    made.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+    made.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+    made.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)
+    return made
 
 
 def _bearer(connection: Connection) -> aiohttp.ClientMiddlewareType:
@@ -99,11 +113,19 @@ class AsyncResourceClient(Verbs[T, L, aiohttp.ClientSession]):
             raw: Raw = json.loads(text)
             return raw
 
-    async def stream(self, call: Call) -> AsyncGenerator[RawEvent, None]:
+    async def stream(
+        self, call: Call, opened: Callable[[], None] | None = None
+    ) -> AsyncGenerator[RawEvent, None]:
+        """The events of a watch; ``opened`` is called once the server has answered it (a
+        quiet, healthy watch may then send nothing for minutes)."""
         url = self.connection.server + call.path
-        async with self._http.get(url, params=call.params, timeout=UNBOUNDED) as answer:
+        # Only the whole watch is bounded: a quiet, healthy stream sends nothing for minutes.
+        timeout = aiohttp.ClientTimeout(total=call.stream_limit, sock_read=None)
+        async with self._http.get(url, params=call.params, timeout=timeout) as answer:
             if answer.status >= 400:
                 raise error_for(answer.status, await answer.text(), self.connection)
+            if opened is not None:
+                opened()
             async for line in lines_of(answer.content.iter_any()):
                 if (event := watch_event(line)) is not None:
                     yield event
@@ -136,10 +158,15 @@ class AsyncResourceClient(Verbs[T, L, aiohttp.ClientSession]):
             yield WatchEvent(type=kind, object=self._one(raw))
 
     def watch_json(
-        self, namespace: str | None = None, **kw: Unpack[options.WatchOptions]
+        self,
+        namespace: str | None = None,
+        *,
+        opened: Callable[[], None] | None = None,
+        **kw: Unpack[options.WatchOptions],
     ) -> AsyncGenerator[RawEvent, None]:
-        """Like ``watch``, but each object exactly as the server sent it."""
-        return self.stream(self._watch(namespace, kw))
+        """Like ``watch``, but each object exactly as the server sent it; ``opened`` is called
+        once the server has answered the request."""
+        return self.stream(self._watch(namespace, kw), opened)
 
     async def create(self, obj: T | Raw, **kw: Unpack[options.CreateOptions]) -> T:
         return self._one(await self.create_json(obj, **kw))

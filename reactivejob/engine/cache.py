@@ -139,11 +139,15 @@ class Cache:
         self.config = config
         scopes: list[str | None] = list(namespaces) or [None]
         self._reactive_jobs = {
-            ns: Informer(clients.reactive_jobs, ns, reactive_job_entry, self._reactive_job_changed)
+            ns: Informer(
+                clients.watching.reactive_jobs, ns, reactive_job_entry, self._reactive_job_changed
+            )
             for ns in scopes
         }
         self._jobs = {
-            ns: Informer(clients.jobs, ns, job_entry, self._job_changed, LABEL_CONTROLLER_NAME)
+            ns: Informer(
+                clients.watching.jobs, ns, job_entry, self._job_changed, LABEL_CONTROLLER_NAME
+            )
             for ns in scopes
         }
         self._by_owner: dict[Key, dict[str, CachedJob]] = {}  # (namespace, owner name) -> Jobs

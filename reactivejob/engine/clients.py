@@ -1,8 +1,11 @@
-"""The one HTTP connection pool to the API server, and the typed clients that share it.
+"""The HTTP connection pools to the API server, and the typed clients that share them.
 
 Everything that talks to the API server (caches, reconciles, events, the Lease, the webhook's
-dry-runs) gets its client from here, so there is one pool, one set of credentials and one place
-that closes them.
+dry-runs) gets its client from here, so there is one set of credentials and one place that
+closes them. There are two pools: HTTP/1.1 has no multiplexing, so each open watch holds a
+connection for as long as it lasts. Watches get a pool of their own with no limit (their number
+is fixed by the scope: two per namespace, four with config triggers), so however many there
+are, they never take a connection the Lease, a reconcile or a webhook review is waiting for.
 """
 
 from __future__ import annotations
@@ -17,8 +20,19 @@ from reactivejob_api.aio import (
 )
 from typedkube.aio import session_for
 
-# Reconciles run concurrently and each watch holds a connection for its lifetime.
+# Reconciles run concurrently (16 workers), with the Lease, Events and webhook reviews beside.
 _CONNECTIONS = 64
+
+
+class WatchClients:
+    """The clients the caches list and watch with, on the watch pool."""
+
+    def __init__(self, connection: Connection, timeout: float) -> None:
+        self.http = session_for(connection, timeout, limit=0)
+        self.reactive_jobs = AsyncReactiveJobClient(connection, http=self.http)
+        self.jobs = AsyncJobClient(connection, http=self.http)
+        self.config_maps = AsyncConfigMapClient(connection, http=self.http)
+        self.secrets = AsyncSecretClient(connection, http=self.http)
 
 
 class ApiClients:
@@ -30,9 +44,8 @@ class ApiClients:
         self.jobs = AsyncJobClient(connection, http=self.http)
         self.events = AsyncEventClient(connection, http=self.http)
         self.leases = AsyncLeaseClient(connection, http=self.http)
-        # Used only with config triggers on (the caches of these are made only then).
-        self.config_maps = AsyncConfigMapClient(connection, http=self.http)
-        self.secrets = AsyncSecretClient(connection, http=self.http)
+        self.watching = WatchClients(connection, timeout)
 
     async def close(self) -> None:
         await self.http.close()
+        await self.watching.http.close()

@@ -33,7 +33,7 @@ class ConfigCache:
         # Keyed by kind as a Reference names it: ConfigMap, Secret.
         self._informers = {
             (client.kind, ns): self._informer(client, ns)
-            for client in (clients.config_maps, clients.secrets)
+            for client in (clients.watching.config_maps, clients.watching.secrets)
             for ns in scopes
         }
         self._referrers: dict[tuple[str, str, str], set[str]] = {}  # (ns, kind, name) -> RJs

@@ -54,6 +54,7 @@ class Informer(Generic[V]):
     resource_version: str | None = None
     last_error: BaseException | None = None  # why the last list or watch failed, until one works
     on_synced: Callable[[], None] | None = None  # after each complete list
+    watch_timeout: int = WATCH_TIMEOUT
 
     @property
     def kind(self) -> str:
@@ -87,6 +88,9 @@ class Informer(Generic[V]):
             finally:
                 self.watching = False
 
+    def _opened(self) -> None:
+        self.watching = True
+
     async def _relist(self) -> None:
         fresh: dict[Key, V] = {}
         token: str | None = None
@@ -118,15 +122,16 @@ class Informer(Generic[V]):
 
     async def _watch_once(self) -> None:
         assert self.resource_version is not None
-        # Watching from here until the stream fails: a refused connection fails at once, and a
-        # quiet healthy stream sends no events (bookmarks come only about once a minute).
-        self.watching = True
+        # Watching once the server has answered, until the stream fails or runs past its time
+        # (a connection that died in silence): not from the request on, or a watch stuck on a
+        # dead connection would keep readiness green on a stale cache.
         events = self.client.watch_json(
             self.namespace,
+            opened=self._opened,
             resource_version=self.resource_version,
             label_selector=self.label_selector,
             allow_bookmarks=True,
-            timeout_seconds=WATCH_TIMEOUT,
+            timeout_seconds=self.watch_timeout,
         )
         async for kind, raw in events:
             meta = raw.get("metadata") or {}

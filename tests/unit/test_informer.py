@@ -4,7 +4,7 @@ after 410 that reports what vanished meanwhile, so no ghost stays in the store."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from reactivejob.engine.informer import Informer
@@ -42,9 +42,16 @@ class FakeServer:
         return {"items": self.current[index], "metadata": meta}
 
     async def watch_json(
-        self, _: str | None, *, resource_version: str, **__: Any
+        self,
+        _: str | None,
+        *,
+        resource_version: str,
+        opened: Callable[[], None] | None = None,
+        **__: Any,
     ) -> AsyncIterator[tuple[EventType, dict[str, Any]]]:
         self.watched_from.append(resource_version)
+        if opened is not None:
+            opened()
         if not self.watches:
             self.idle.set()
             await asyncio.Event().wait()  # a quiet, healthy stream
