@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from reactivejob.serve.admission import WEBHOOK_ID
 from reactivejob_api import GROUP, PLURAL, VERSION
-from reactivejob_api.vocabulary import ANNOTATION_RERUN
+from reactivejob_api.vocabulary import ANNOTATION_RERUN, LABEL_CONTROLLER_NAME
 from testbed import ControlPlane
 from testbed.certs import CertificateAuthority
 from testbed.harness.operator_process import OperatorProcess
@@ -199,6 +199,24 @@ def test_cel_rules_refuse_template_metadata_the_operator_owns(
 
 
 @pytest.mark.usefixtures("admitted")
+def test_a_name_over_63_characters_is_refused_saying_the_limit_and_why(cluster: Cluster) -> None:
+    # 64 to 253 characters is a valid object name, but the name is a label value on every
+    # Job: without the rule such an object was accepted and could never run.
+    long = "n" * 64
+    message = not_from_the_webhook(refusal(cluster, reactive_job(long, simple_template())))
+    assert "metadata.name must be no more than 63 characters" in message, message
+    assert "label batch.cs.sap.com/controller-name" in message, message
+    assert cluster.get(long) is None
+    # The longest name that is accepted runs: its Job's name is cut to fit, the label is whole.
+    longest = "m" * 62 + "x"
+    cluster.create(reactive_job(longest, simple_template(**{OUTCOME: "Complete"})))
+    ready = cluster.wait_state(longest, "Ready")
+    job = cluster.job(ready["status"]["currentJobName"])
+    assert job is not None and len(job["metadata"]["name"]) == 63
+    assert job["metadata"]["labels"][LABEL_CONTROLLER_NAME] == longest
+
+
+@pytest.mark.usefixtures("admitted")
 def test_valid_object_passes_and_runs(cluster: Cluster) -> None:
     cluster.create(reactive_job("fine", simple_template(**{OUTCOME: "Complete"})))
     cluster.wait_state("fine", "Ready")
@@ -355,8 +373,8 @@ BAD_INPUT: list[tuple[str, str, Any, str]] = [
      "spec.template.spec.restartPolicy: Unsupported value"),
     ("invalid name", SERVER, lambda b: b["metadata"].update(name="Not_A_Name"),
      'metadata.name: Invalid value: "Not_A_Name"'),
-    ("name too long for the Job's labels", WEBHOOK, lambda b: b["metadata"].update(name="n" * 70),
-     "must be no more than 63 bytes"),
+    ("name too long for the Job's labels", SCHEMA, lambda b: b["metadata"].update(name="n" * 70),
+     "metadata.name must be no more than 63 characters"),
     ("unicode label value", WEBHOOK,
      lambda b: b["spec"]["jobTemplate"]["metadata"].update(labels={"team": "zürich"}),
      'metadata.labels: Invalid value: "zürich"'),

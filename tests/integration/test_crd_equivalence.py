@@ -53,13 +53,17 @@ def test_generated_crd_equals_controller_gen_output(tmp_path: Path) -> None:
     reference = yaml.safe_load((tmp_path / "batch.cs.sap.com_reactivejobs.yaml").read_text())
     ours = yaml.safe_load(OURS.read_text())
     # Intended differences: we are not controller-gen, so we do not claim its version; the
-    # admission rules on jobTemplate.metadata (CEL, plus generateName so a rule can see it).
+    # admission rules on jobTemplate.metadata (CEL, plus generateName so a rule can see it) and on
+    # the name's length.
     reference["metadata"].pop("annotations")
     schema = ours["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     template_metadata = schema["properties"]["spec"]["properties"]["jobTemplate"]["properties"][
         "metadata"
     ]
     assert template_metadata.pop("x-kubernetes-validations")
+    assert [r["rule"] for r in schema.pop("x-kubernetes-validations")] == [
+        "self.metadata.name.size() <= 63"  # a name that could never run is refused
+    ]
     assert template_metadata["properties"].pop("generateName") == {"type": "string"}
     # Run control and config triggers add optional fields and two columns; the rest is the Go
     # operator's CRD, so its objects (none of these fields) mean the same under both.
