@@ -25,7 +25,7 @@ from reactivejob.core.config_refs import ConfigView
 from reactivejob.core.decide import Plan, decide, release_orphans, still_current
 from reactivejob.core.objects import meta, name_of
 from reactivejob.core.status import same_status
-from reactivejob_api import AlreadyExists, Forbidden, Invalid, NotFound, ReactiveJob
+from reactivejob_api import AlreadyExists, ApiError, Invalid, NotFound, ReactiveJob
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import ANNOTATION_HELD, FINALIZER, LABEL_CONTROLLER_UID
 
@@ -159,6 +159,8 @@ class Executor:
                 own.finalizers,
                 [*(own.finalizers or []), FINALIZER],
             )
+            if updated is None:
+                return None  # deleted meanwhile: there is nothing left to run a Job for
             self.expectations.wrote(key, updated)
         if plan.create is not None:
             latest = self.cache.reactive_job(key)
@@ -219,8 +221,10 @@ class Executor:
             existing = await self.clients.jobs.get(name_of(job), str(meta(job).namespace))
             if _owner_uid(existing) != uid:
                 return f"a Job named {name_of(job)} exists and does not belong to this ReactiveJob"
-        except (Invalid, Forbidden) as refused:
-            return refused.message
+        except ApiError as error:
+            if not _refused(error):
+                raise  # the server could not act (unavailable, throttled): retry with backoff
+            return error.message
         return None
 
     async def _write_status(self, key: Key, status: Any) -> None:
@@ -283,6 +287,13 @@ class FinalizersChanged(RuntimeError):
 def _pointer(key: str) -> str:
     """``key`` as one JSON-pointer segment (RFC 6901)."""
     return key.replace("~", "~0").replace("/", "~1")
+
+
+def _refused(error: ApiError) -> bool:
+    """Whether the server turned the Job down, rather than failed to act on it. A validating
+    webhook picks its own code for a denial (Kyverno 400, others 403 or 500), and its name and
+    reason are in the message; 400, 403 and 422 refuse the object whoever answers."""
+    return error.status in (400, 403, 422) or "denied the request" in error.message
 
 
 def _described(job: Job) -> str:
