@@ -26,7 +26,12 @@ from reactivejob_api.vocabulary import (
 from testbed import ControlPlane
 from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
-from testbed.harness.paused_operator import AFTER_JOB_CREATE, PAUSED_MARK, SLOW_FINALIZER_WRITE
+from testbed.harness.paused_operator import (
+    AFTER_JOB_CREATE,
+    BEFORE_FINALIZER_ADD,
+    PAUSED_MARK,
+    SLOW_FINALIZER_WRITE,
+)
 from tests.integration.kube_helpers import (
     Cluster,
     JobAdditions,
@@ -374,6 +379,27 @@ def test_server_errors_are_retried_with_backoff_until_they_pass(
     obj = cluster.wait_state("patient", "Ready", timeout=90)
     assert len(cluster.jobs(obj["metadata"]["uid"])) == 1
     assert "500 InternalError" in unstarted_operator.logs()
+
+
+def test_deleted_during_its_first_reconcile_it_gets_no_job(
+    cluster: Cluster, unstarted_operator: OperatorProcess
+) -> None:
+    """Deleted before our finalizer is on it, it is gone at once; the finalizer write then
+    meets NotFound, and that must end the reconcile, not lead on to a create."""
+    unstarted_operator.pause_at = BEFORE_FINALIZER_ADD
+    unstarted_operator.start()
+    with JobAdditions(cluster) as additions:
+        created = cluster.create(
+            reactive_job("brief", simple_template(**{OUTCOME_ANNOTATION: COMPLETE}))
+        )
+        eventually(
+            lambda: f"{PAUSED_MARK} {BEFORE_FINALIZER_ADD}" in unstarted_operator.logs() or None,
+            what="the reconcile about to add its finalizer",
+        )
+        cluster.delete("brief")
+        time.sleep(4.5)  # the held write goes out 3 s after the mark; a create would follow it
+        assert additions.of(created["metadata"]["uid"]) == []
+    assert ": creating job " not in unstarted_operator.logs()
 
 
 def test_sigterm_shuts_down_cleanly(cluster: Cluster, unstarted_operator: OperatorProcess) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from reactivejob.engine.executor import Executor
@@ -28,6 +29,7 @@ from .operator_process import PAUSE_ENV
 
 AFTER_JOB_CREATE = "after-job-create"
 SLOW_FINALIZER_WRITE = "slow-finalizer-write"
+BEFORE_FINALIZER_ADD = "before-finalizer-add"
 PAUSED_MARK = "test fault point reached, holding:"
 
 log = logging.getLogger("reactivejob.test-fault")
@@ -47,7 +49,9 @@ def pause_after_job_create() -> None:
     Executor._create = create_then_hold  # type: ignore[method-assign]
 
 
-def slow_finalizer_write() -> None:
+def delay_first_finalizer_write(seconds: float, point: str | None = None) -> None:
+    """Only the first write is late: a retry must be able to win. With ``point``, the delay is
+    announced, so a test can act in it."""
     write = Executor._set_finalizers
 
     delayed: list[bool] = []
@@ -55,15 +59,21 @@ def slow_finalizer_write() -> None:
     async def late(
         client: Any, namespace: str, name: str, seen: list[str] | None, finalizers: list[str]
     ) -> str | None:
-        if not delayed:  # only the first: a retry must be able to win
+        if not delayed:
             delayed.append(True)
-            await asyncio.sleep(0.5)
+            if point is not None:
+                log.warning("%s %s %s/%s", PAUSED_MARK, point, namespace, name)
+            await asyncio.sleep(seconds)
         return await write(client, namespace, name, seen, finalizers)
 
     Executor._set_finalizers = staticmethod(late)  # type: ignore[method-assign]
 
 
-POINTS = {AFTER_JOB_CREATE: pause_after_job_create, SLOW_FINALIZER_WRITE: slow_finalizer_write}
+POINTS: dict[str, Callable[[], None]] = {
+    AFTER_JOB_CREATE: pause_after_job_create,
+    SLOW_FINALIZER_WRITE: lambda: delay_first_finalizer_write(0.5),
+    BEFORE_FINALIZER_ADD: lambda: delay_first_finalizer_write(3.0, BEFORE_FINALIZER_ADD),
+}
 
 
 def main() -> int:
