@@ -51,6 +51,7 @@ class ConditionType(StrEnum):
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
     SUSPENDED = "Suspended"
+    FOREIGN_JOBS = "ForeignJobs"
 
 
 # On a ReactiveJob, and on its newest Job so that TTL never removes it.

@@ -31,6 +31,7 @@ from .desired import desired_job
 from .history import adopted_run, new_run, updated
 from .naming import GC_FINALIZERS, template_hash
 from .objects import annotations_of, meta, name_of
+from .ownership import Claims
 from .runs import (
     RunControl,
     deleting,
@@ -42,12 +43,22 @@ from .runs import (
     pruned,
     rerun_of,
 )
-from .status import Outcome, RunRecord, build_status, condition_of, job_outcome, same_status
+from .status import (
+    Outcome,
+    RunRecord,
+    build_status,
+    condition_of,
+    job_outcome,
+    same_status,
+    with_condition,
+)
 
 REQUEUE_RUNNING = 30.0  # safety net; Job watch events normally arrive first
 REQUEUE_DELETING = 5.0
 REJECTED_RETRY = 300.0  # a rejected template is retried this often, not in a hot loop
 REJECTED = "JobRejected"
+ADOPTED = "AdoptedJob"
+CONTROLLED_ELSEWHERE = "ControlledElsewhere"
 WAITING_FOR_CONFIG = "WaitingForConfig"
 CONFIG_UNAVAILABLE = "ConfigUnavailable"
 DELETION_BLOCKED = Outcome(
@@ -81,6 +92,7 @@ class Plan:
     # A Job must be made, but the cache kept only the template's hash: read the object and
     # decide again with its template.
     fetch_template: bool = False
+    adopt: tuple[str, ...] = ()  # Jobs with no controller (the Go operator's) to make ours
 
 
 def decide(
@@ -96,7 +108,26 @@ def decide(
     """What to do for ``reactive_job`` given its Jobs. ``template`` is its spec.jobTemplate as
     stored (None when only its hash, ``digest``, is known). ``config`` is what is known of the
     ConfigMaps and Secrets it references, when it opts in to config triggers. ``refused`` is
-    the API server's answer when it refused the Job the last Plan created."""
+    the API server's answer when it refused the Job the last Plan created.
+
+    ``jobs`` are those labelled with its uid: which of them are its runs is decided here, by
+    their controller reference (``Claims``)."""
+    claims = Claims.of(reactive_job, jobs)
+    plan = _decide(reactive_job, template, claims.runs, now, digest=digest, config=config,
+                   refused=refused)  # fmt: skip
+    return _claimed(plan, reactive_job, claims, now)
+
+
+def _decide(
+    reactive_job: ReactiveJob,
+    template: dict[str, Any] | None,
+    jobs: Sequence[Job],
+    now: datetime.datetime,
+    *,
+    digest: str | None,
+    config: ConfigView | None,
+    refused: str | None,
+) -> Plan:
     own = meta(reactive_job)
     if digest is None:
         assert template is not None, "decide() needs the template or its hash"
@@ -125,6 +156,37 @@ def decide(
     if template is None:
         return Plan(fetch_template=True)
     return _start(seen, template, newest)
+
+
+def _claimed(plan: Plan, reactive_job: ReactiveJob, claims: Claims, now: datetime.datetime) -> Plan:
+    """Adopt the Go operator's Jobs, and say which Jobs are ignored as another's: in the
+    ForeignJobs condition, and in an Event whenever that list changes."""
+    events = tuple(
+        Event(
+            "Normal",
+            ADOPTED,
+            f"adopted Job {name_of(job)}, which had no controller (made by "
+            "the Go operator): this ReactiveJob is now its controller",
+        )
+        for job in claims.adoptable
+    )
+    foreign = claims.foreign_message()
+    base = plan.status or reactive_job.status
+    old = condition_of(reactive_job.status, ConditionType.FOREIGN_JOBS)
+    if base is not None and (foreign is not None or old is not None):
+        found = (CONTROLLED_ELSEWHERE, foreign) if foreign is not None else None
+        status = with_condition(base, ConditionType.FOREIGN_JOBS, found, now, old)
+        if foreign is not None and (old is None or old.message != foreign):
+            events += (Event("Warning", CONTROLLED_ELSEWHERE, foreign),)
+        if plan.status is not None or not same_status(base, status):
+            plan = dataclasses.replace(plan, status=status)
+    if not events and not claims.adoptable:
+        return plan
+    return dataclasses.replace(
+        plan,
+        adopt=tuple(name_of(job) for job in claims.adoptable),
+        events=(*plan.events, *events),
+    )
 
 
 @dataclass(frozen=True)

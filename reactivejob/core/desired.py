@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reactivejob_api import API_VERSION, KIND, ReactiveJob
+from reactivejob_api import ReactiveJob
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import (
     ANNOTATION_CONFIG_HASH,
@@ -22,6 +22,7 @@ from reactivejob_api.vocabulary import (
 )
 
 from .naming import job_name
+from .ownership import owner_reference
 
 
 def desired_job(
@@ -79,16 +80,7 @@ def desired_job(
             "labels": labels,
             "annotations": annotations,
             "finalizers": [*finalizers, FINALIZER],
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": KIND,
-                    "name": metadata.name,
-                    "uid": metadata.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [owner_reference(reactive_job)],
         },
         "spec": spec,
     }

@@ -115,6 +115,22 @@ def _condition(
     )
 
 
+def with_condition(
+    status: ReactiveJobStatus,
+    kind: str,
+    found: tuple[str, str] | None,
+    now: datetime.datetime,
+    old: ReactiveJobCondition | None,
+) -> ReactiveJobStatus:
+    """``status`` with the condition ``kind`` True for ``found`` (reason, message), or without
+    it for None; its timestamps move only when it really changes from ``old``."""
+    others = [c for c in status.conditions or [] if c.type != kind]
+    if found is not None:
+        reason, message = found
+        others.append(_condition(old, kind, status="True", reason=reason, message=message, now=now))
+    return status.model_copy(update={"conditions": others})
+
+
 def condition_of(status: ReactiveJobStatus | None, kind: str) -> ReactiveJobCondition | None:
     conditions = (status.conditions if status else None) or []
     return next((c for c in conditions if c.type == kind), None)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from reactivejob.core.config_refs import ConfigView
 from reactivejob.core.decide import Plan, decide, release_orphans, still_current
 from reactivejob.core.objects import meta, name_of
+from reactivejob.core.ownership import controller_of, owner_reference
 from reactivejob.core.status import same_status
 from reactivejob_api import AlreadyExists, ApiError, Invalid, NotFound, ReactiveJob
 from reactivejob_api.models import Job
@@ -183,6 +184,9 @@ class Executor:
             log.info("%s/%s: deleting job %s (%s)", namespace, name, job_name, propagation)
             with contextlib.suppress(NotFound):
                 await self.clients.jobs.delete(job_name, namespace, propagation_policy=propagation)
+        for job_name in plan.adopt:
+            log.info("%s/%s: adopting job %s (no controller)", namespace, name, job_name)
+            await self._adopt(reactive_job, jobs[job_name])
         if plan.resume is not None:
             log.info("%s/%s: resuming held job %s", namespace, name, plan.resume)
             await self._resume(namespace, plan.resume)
@@ -198,6 +202,29 @@ class Executor:
                 self.clients.reactive_jobs, namespace, name, own.finalizers, remaining
             )
         return plan.requeue_after
+
+    async def _adopt(self, reactive_job: ReactiveJob, job: Job) -> None:
+        """Set our controller reference, only on the Job as it was seen (its resourceVersion):
+        if anything changed it meanwhile, the next reconcile looks again."""
+        held = meta(job)
+        patch: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": held.resource_version},
+            {
+                "op": "add",
+                "path": "/metadata/ownerReferences",
+                "value": [
+                    *(
+                        r.model_dump(by_alias=True, exclude_none=True)
+                        for r in held.owner_references or []
+                    ),
+                    owner_reference(reactive_job),
+                ],
+            },
+        ]
+        with contextlib.suppress(NotFound, Invalid):
+            await self.clients.jobs.patch_json(
+                name_of(job), str(held.namespace), patch, type="json"
+            )
 
     async def _resume(self, namespace: str, name: str) -> None:
         """Unsuspend a held Job and drop its mark, only if it is still suspended (a JSON-patch
@@ -219,7 +246,8 @@ class Executor:
             # Our own earlier attempt (the name is fixed by uid and generation) is fine;
             # anything else holding the name is a conflict a person must resolve.
             existing = await self.clients.jobs.get(name_of(job), str(meta(job).namespace))
-            if _owner_uid(existing) != uid:
+            controller = controller_of(existing)
+            if controller is None or controller.uid != uid:
                 return f"a Job named {name_of(job)} exists and does not belong to this ReactiveJob"
         except ApiError as error:
             if not _refused(error):

@@ -232,6 +232,19 @@ def test_takeover_from_the_go_operator_reruns_nothing(
         ),
         what="the superseded Go-era Job released",
     )
+    # Adopted: each carries our controller reference now, and an Event says so.
+    for name in ("legacy-q9w3e", "legacy-x7k2p"):
+        controllers = eventually(functools.partial(controllers_of, cluster, name),
+                                 what=f"{name} adopted")  # fmt: skip
+        assert [(r["kind"], r["uid"]) for r in controllers] == [
+            ("ReactiveJob", owner["metadata"]["uid"])
+        ]
+    adoptions = eventually(
+        lambda: [e for e in cluster.events("legacy") if e["reason"] == "AdoptedJob"] or None,
+        what="the AdoptedJob Events",
+    )
+    assert sorted(n for e in adoptions for n in ("legacy-q9w3e", "legacy-x7k2p")
+                  if n in e["message"]) == ["legacy-q9w3e", "legacy-x7k2p"]  # fmt: skip
     # The run is recorded with our hash of its template, so a change of spec that leaves the
     # template alone (a run-control field) runs nothing, though the generation moves.
     assert adopted["status"]["history"][0]["jobName"] == "legacy-x7k2p"
@@ -244,6 +257,58 @@ def test_takeover_from_the_go_operator_reruns_nothing(
     obj = cluster.wait_state("legacy", "Ready")
     assert obj["status"]["currentJobName"] not in ("legacy-q9w3e", "legacy-x7k2p")
     assert len(cluster.jobs(owner["metadata"]["uid"])) == 3
+
+
+def test_a_job_forged_under_the_next_runs_name_is_refused_and_never_read(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    """The next Job's name is predictable (uid and generation), and labels can be copied: a
+    Job put there first, controlled by another object, must not pass for the run."""
+    cluster.create(reactive_job("target", simple_template(**{OUTCOME_ANNOTATION: COMPLETE})))
+    uid = cluster.wait_state("target", "Ready")["metadata"]["uid"]
+    decoy = cluster.core.create_namespaced_config_map(
+        cluster.namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="decoy"))
+    )
+    name = job_name("target", uid, 2)
+    forged = {
+        "metadata": {
+            "name": name,
+            "labels": {LABEL_CONTROLLER_UID: uid, LABEL_CONTROLLER_NAME: "target"},
+            "annotations": {ANNOTATION_GENERATION: "2", OUTCOME_ANNOTATION: COMPLETE},
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": "decoy",
+                    "uid": decoy.metadata.uid,  # type: ignore[union-attr]
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": simple_template()["spec"],
+    }
+    cluster.batch.create_namespaced_job(cluster.namespace, manifest(forged))
+    eventually(lambda: conditions_of(cluster.job(name)), what="the forged Job completing")
+    cluster.patch("target", rev_patch(2))
+    obj = cluster.wait_state("target", "Error")
+    found = conditions(obj)
+    assert found["Stalled"]["reason"] == "JobRejected"
+    assert f"a Job named {name} exists and does not belong" in found["Ready"]["message"]
+    assert (
+        name in found["ForeignJobs"]["message"]
+        and "ConfigMap decoy" in found["ForeignJobs"]["message"]
+    )
+    assert obj["status"]["currentJobName"] != name
+    assert [e["reason"] for e in cluster.events("target")].count("ControlledElsewhere") == 1
+    left = cluster.job(name)  # untouched: not deleted, not adopted
+    assert left is not None
+    assert [r["kind"] for r in left["metadata"]["ownerReferences"]] == ["ConfigMap"]
+
+
+def controllers_of(cluster: Cluster, name: str) -> list[dict[str, Any]] | None:
+    job = cluster.job(name) or {"metadata": {}}
+    found = [r for r in job["metadata"].get("ownerReferences", []) if r.get("controller")]
+    return found or None
 
 
 def conditions_of(job: dict[str, Any] | None) -> bool:

@@ -67,6 +67,7 @@ def job(
     annotations: dict[str, str] | None = None,
     finalizers: Sequence[str] = (vocabulary.FINALIZER,),
     created: str = CREATED,
+    controller: str | None = UID,
 ) -> Job:
     """A Job of the ReactiveJob, annotated as made for ``generation`` (written as given: a
     string is a garbled one; None leaves the annotation out) and the template hash ``digest``
@@ -75,7 +76,10 @@ def job(
     ``state`` is what the job controller made of it: ``running``, ``Complete`` or ``Failed`` (with
     their start and completion times and the finishing condition), ``held`` (suspended by run
     control), or None (not started). ``conditions`` adds status conditions as given; a Job
-    with neither has no status at all, as before the job controller first saw it."""
+    with neither has no status at all, as before the job controller first saw it.
+
+    ``controller`` is the uid its controller ownerReference names: ours by default, None for
+    none (a Job of the Go operator's), anything else for another object's."""
     ours = {vocabulary.ANNOTATION_GENERATION: generation, vocabulary.ANNOTATION_HASH: digest}
     metadata: dict[str, Any] = {
         "name": name,
@@ -88,6 +92,11 @@ def job(
     }
     if finalizers:
         metadata["finalizers"] = list(finalizers)
+    if controller is not None:
+        kind, owner = ("ReactiveJob", "migrate") if controller == UID else ("CronJob", "impostor")
+        metadata["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": kind, "name": owner, "uid": controller, "controller": True}
+        ]
     body: dict[str, Any] = {"metadata": metadata, "spec": {"template": {}}}
     status: dict[str, Any] = {}
     if state in ("Complete", "Failed"):
