@@ -95,13 +95,15 @@ def is_held(job: Job) -> bool:
 
 
 def may_run(job: Job) -> bool:
-    """Its Pods run, or may: not finished, and not suspended with no active Pods. An unfinished
-    Job being deleted counts until it is gone (foreground deletion waits for its Pods)."""
+    """Its Pods run, or may: not finished, and not one the operator holds back (made suspended
+    by it, never started). A Job suspended by anyone else (a user, Kueue's preemption) counts:
+    whoever suspended it may resume it at any moment, and two runs would then overlap. An
+    unfinished Job being deleted counts until it is gone (foreground deletion waits for its
+    Pods)."""
     if result_of(job) is not None:
         return False
-    suspended = bool(job.spec and job.spec.suspend)
     active = bool(job.status and job.status.active)
-    return not suspended or active
+    return active or not is_held(job)
 
 
 def deleting(job: Job) -> bool:

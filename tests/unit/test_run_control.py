@@ -61,17 +61,29 @@ def test_forbid_does_not_hold_when_no_older_job_may_run() -> None:
     assert not (created(plan).spec and created(plan).spec.suspend)  # type: ignore[union-attr]
 
 
-def test_an_older_job_suspended_by_hand_waits_for_its_pods_to_stop() -> None:
+def test_an_older_job_suspended_by_someone_else_blocks_until_it_finishes() -> None:
+    """A user, or Kueue's preemption, suspended it: its Pods are gone, but whoever suspended it
+    may resume it at any moment, so under Forbid it still holds the new run back."""
     spec = {"concurrencyPolicy": "Forbid"}
-    stopping = job("migrate-old", 1, OLD, state="running")
-    assert stopping.spec is not None
-    stopping.spec.suspend = True  # Pods still active: the job controller is stopping them
-    held = created(decide(rj(2, spec=spec), TEMPLATE, [stopping], NOW))
-    assert held.spec is not None and held.spec.suspend is True
-    assert stopping.status is not None
-    stopping.status.active = 0
-    free = created(decide(rj(2, spec=spec), TEMPLATE, [stopping], NOW))
+    paused = job("migrate-old", 1, OLD, state="running")
+    assert paused.spec is not None and paused.status is not None
+    paused.spec.suspend = True
+    for active in (1, 0):  # Pods stopping, then gone: it may still be resumed
+        paused.status.active = active
+        held = created(decide(rj(2, spec=spec), TEMPLATE, [paused], NOW))
+        assert held.spec is not None and held.spec.suspend is True, active
+    finished = job("migrate-old", 1, OLD, state="Failed")
+    free = created(decide(rj(2, spec=spec), TEMPLATE, [finished], NOW))
     assert not (free.spec and free.spec.suspend)
+
+
+def test_replace_deletes_an_older_job_suspended_by_someone_else() -> None:
+    paused = job("migrate-old", 1, OLD)
+    assert paused.spec is not None
+    paused.spec.suspend = True  # never started: suspended from the start, not by us
+    plan = decide(rj(2, spec={"concurrencyPolicy": "Replace"}), TEMPLATE, [paused], NOW)
+    assert plan.delete == ("migrate-old",)
+    assert created(plan).spec is not None and created(plan).spec.suspend is True  # type: ignore[union-attr]
 
 
 def test_a_held_job_is_resumed_once_the_older_one_finishes() -> None:
