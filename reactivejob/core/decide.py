@@ -462,13 +462,17 @@ def release_orphans(jobs: Sequence[Job]) -> Plan:
 def rejection_backoff(
     previous: ReactiveJobStatus | None, generation: int, now: datetime.datetime
 ) -> float | None:
-    """Seconds until a template the server rejected for this generation is tried again."""
+    """Seconds until a template the server rejected for this generation is tried again.
+
+    Counted from Stalled's lastUpdateTime, which moves when its reason does: when Stalled was
+    True already (the last run failed), its lastTransitionTime is older than the rejection."""
     stalled = condition_of(previous, ConditionType.STALLED)
     if previous is None or previous.observed_generation != generation or stalled is None:
         return None
-    if stalled.reason != REJECTED or not stalled.last_transition_time:
+    rejected_at = stalled.last_update_time or stalled.last_transition_time
+    if stalled.reason != REJECTED or not rejected_at:
         return None
-    since = now - datetime.datetime.fromisoformat(stalled.last_transition_time)
+    since = now - datetime.datetime.fromisoformat(rejected_at)
     remaining = REJECTED_RETRY - since.total_seconds()
     return remaining if remaining > 0 else None
 

@@ -303,6 +303,23 @@ def test_a_rejected_template_is_retried_with_backoff_not_in_a_loop() -> None:
     assert later.create is not None
 
 
+def test_the_backoff_counts_from_the_rejection_when_stalled_was_already_true() -> None:
+    # The last run failed an hour ago: Stalled is True since then. A rejection now changes its
+    # reason but not its status, so lastTransitionTime stays an hour old.
+    failed_at = "2026-11-26T11:00:00Z"
+    failed = {"reason": "BackoffLimitExceeded", "message": "failed",
+              "lastTransitionTime": failed_at, "lastUpdateTime": failed_at}  # fmt: skip
+    obj = rj(status={"observedGeneration": 1, "state": "Error", "conditions": [
+        {"type": ConditionType.READY, "status": "False", **failed},
+        {"type": ConditionType.STALLED, "status": "True", **failed},
+    ]})  # fmt: skip
+    refused = decide(obj, TEMPLATE, [], NOW, refused="spec.template: Invalid value")
+    obj.status = refused.status
+    later = decide(obj, TEMPLATE, [], NOW + datetime.timedelta(seconds=10))
+    assert later.create is None
+    assert later.requeue_after == pytest.approx(REJECTED_RETRY - 10)
+
+
 @pytest.mark.parametrize(("elapsed", "wait"), [(REJECTED_RETRY - 1, 1.0), (REJECTED_RETRY, None)])
 def test_a_rejected_template_is_retried_once_the_backoff_has_passed(
     elapsed: float, wait: float | None
