@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,21 +46,28 @@ EXPECTATION_TIMEOUT = 30.0  # an expectation the cache never meets (object gone)
 
 
 class Expectations:
-    """What the cache must show of our own writes to a key before we act on it again."""
+    """What the cache must show of our own writes to a key before we act on it again: the
+    ReactiveJob's resourceVersion after a write, and a Job we created (to exist) or changed
+    (at the resourceVersion of our write)."""
 
     def __init__(self, clock: Clock = SYSTEM) -> None:
         self._clock = clock
         self._versions: dict[Key, tuple[int, float]] = {}
-        self._jobs: dict[Key, tuple[str, float]] = {}
+        self._jobs: dict[Key, tuple[str, int, float]] = {}  # name, version (0: to exist), when
 
     def wrote(self, key: Key, resource_version: str | None) -> None:
         if resource_version and resource_version.isdigit():
             self._versions[key] = (int(resource_version), self._clock.monotonic())
 
     def created(self, key: Key, job_name: str) -> None:
-        self._jobs[key] = (job_name, self._clock.monotonic())
+        self._jobs[key] = (job_name, 0, self._clock.monotonic())
 
-    def met(self, key: Key, entry: CachedReactiveJob, job_names: set[str]) -> bool:
+    def wrote_job(self, key: Key, job_name: str, resource_version: str | None) -> None:
+        if resource_version and resource_version.isdigit():
+            self._jobs[key] = (job_name, int(resource_version), self._clock.monotonic())
+
+    def met(self, key: Key, entry: CachedReactiveJob, jobs: Mapping[str, str]) -> bool:
+        """``jobs``: the cached Jobs of the key, by name, with their resourceVersions."""
         now = self._clock.monotonic()
         version = self._versions.get(key)
         if version is not None:
@@ -70,8 +77,12 @@ class Expectations:
             ] > EXPECTATION_TIMEOUT:
                 del self._versions[key]
         job = self._jobs.get(key)
-        if job is not None and (job[0] in job_names or now - job[1] > EXPECTATION_TIMEOUT):
-            del self._jobs[key]
+        if job is not None:
+            name, wanted, since = job
+            cached = jobs.get(name)
+            shown = cached is not None and (wanted == 0 or _at_least(cached, wanted))
+            if shown or now - since > EXPECTATION_TIMEOUT:
+                del self._jobs[key]
         return key not in self._versions and key not in self._jobs
 
     def forget(self, key: Key) -> None:
@@ -95,7 +106,8 @@ class Executor:
             self.expectations.forget(key)
             await self._release(release_orphans(owned).release, {name_of(j): j for j in owned})
             return None
-        if not self.expectations.met(key, entry, {name_of(j) for j in owned}):
+        versions = {name_of(j): str(meta(j).resource_version or "") for j in owned}
+        if not self.expectations.met(key, entry, versions):
             log.debug("%s/%s: waiting for the cache to show our last write", *key)
             return EXPECTATION_RECHECK
         reactive_job = entry.object
@@ -189,7 +201,8 @@ class Executor:
             await self._adopt(reactive_job, jobs[job_name])
         if plan.resume is not None:
             log.info("%s/%s: resuming held job %s", namespace, name, plan.resume)
-            await self._resume(namespace, plan.resume)
+            resumed = await self._resume(namespace, plan.resume)
+            self.expectations.wrote_job(key, plan.resume, resumed)
         if plan.status is not None and not same_status(reactive_job.status, plan.status):
             await self._write_status(key, plan.status)
         for event in plan.events:
@@ -226,16 +239,21 @@ class Executor:
                 name_of(job), str(held.namespace), patch, type="json"
             )
 
-    async def _resume(self, namespace: str, name: str) -> None:
+    async def _resume(self, namespace: str, name: str) -> str | None:
         """Unsuspend a held Job and drop its mark, only if it is still suspended (a JSON-patch
-        test): a repeat on a stale view, or a Job resumed by hand meanwhile, is left as is."""
+        test): a repeat on a stale view, or a Job resumed by hand meanwhile, is left as is.
+        Returns the Job's new resourceVersion, if we changed it."""
         patch: list[dict[str, Any]] = [
             {"op": "test", "path": "/spec/suspend", "value": True},
             {"op": "remove", "path": f"/metadata/annotations/{_pointer(ANNOTATION_HELD)}"},
             {"op": "replace", "path": "/spec/suspend", "value": False},
         ]
-        with contextlib.suppress(NotFound, Invalid):
-            await self.clients.jobs.patch_json(name, namespace, patch, type="json")
+        try:
+            updated = await self.clients.jobs.patch_json(name, namespace, patch, type="json")
+        except (NotFound, Invalid):
+            return None
+        version: str | None = updated["metadata"].get("resourceVersion")
+        return version
 
     async def _create(self, job: Job, uid: str) -> str | None:
         """Create the Job; the server's message when it refuses the template, else None."""
@@ -310,6 +328,10 @@ class Refused:
 
 class FinalizersChanged(RuntimeError):
     """Someone changed the finalizers between our read and our write: reconcile again."""
+
+
+def _at_least(resource_version: str, wanted: int) -> bool:
+    return resource_version.isdigit() and int(resource_version) >= wanted
 
 
 def _pointer(key: str) -> str:
