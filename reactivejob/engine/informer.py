@@ -68,25 +68,34 @@ class Informer(Generic[V]):
                     await self._relist()
                 await self._watch_once()
                 backoff = BACKOFF_START  # the server ended a healthy watch: resume from rv
-            except Expired:
+            except Expired as error:
+                if self.resource_version is None:
+                    # A page's continue token expired mid-list (a slow list of big objects):
+                    # list again, but not at once, or it repeats as fast as it fails.
+                    backoff = await self._failed(error, backoff)
+                    continue
                 log.info("%s watch expired at resourceVersion %s: relisting", self.kind,
                          self.resource_version)  # fmt: skip
                 RELISTS.labels(self.kind).inc()
                 self.resource_version = None
             except Exception as error:
-                self.watching = False
-                self.last_error = error
-                WATCH_RESTARTS.labels(self.kind).inc()
-                if isinstance(error, (ApiError, aiohttp.ClientError, OSError, ValueError)):
-                    # ValueError: a stream cut mid-line is not valid JSON; OSError covers timeouts.
-                    log.warning("%s watch failed (%s); retrying in %.1fs", self.kind,
-                                error or type(error).__name__, backoff)  # fmt: skip
-                else:  # a bug: say so loudly, but a cache that stops would stall everything
-                    log.exception("%s watch failed unexpectedly; retrying", self.kind)
-                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-                backoff = min(backoff * 2, BACKOFF_CAP)
+                backoff = await self._failed(error, backoff)
             finally:
                 self.watching = False
+
+    async def _failed(self, error: Exception, backoff: float) -> float:
+        """Wait out ``backoff`` (jittered) after a failed list or watch; the next backoff."""
+        self.watching = False
+        self.last_error = error
+        WATCH_RESTARTS.labels(self.kind).inc()
+        if isinstance(error, (ApiError, aiohttp.ClientError, OSError, ValueError)):
+            # ValueError: a stream cut mid-line is not valid JSON; OSError covers timeouts.
+            log.warning("%s watch failed (%s); retrying in %.1fs", self.kind,
+                        error or type(error).__name__, backoff)  # fmt: skip
+        else:  # a bug: say so loudly, but a cache that stops would stall everything
+            log.exception("%s watch failed unexpectedly; retrying", self.kind)
+        await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+        return min(backoff * 2, BACKOFF_CAP)
 
     def _opened(self) -> None:
         self.watching = True

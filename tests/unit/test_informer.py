@@ -117,3 +117,37 @@ def test_a_relist_after_410_reports_what_vanished_and_only_what_changed() -> Non
     informer = run(server, seen)
     assert informer.store == {("ns", "a"): "v", ("ns", "c"): "new"}  # no ghost of b
     assert seen[3:] == [("b", "v", None), ("c", "v", "new")]  # a unchanged: not reported
+
+
+class ExpiringPages(FakeServer):
+    """A big list whose continue token has always expired by the time page two is asked for
+    (the list took longer than etcd's compaction interval)."""
+
+    def __init__(self) -> None:
+        super().__init__([], [])
+        self.calls = 0
+
+    async def list_json(self, _: str | None, *, continue_: str | None, **__: Any) -> dict[str, Any]:
+        self.calls += 1
+        await asyncio.sleep(0)  # a real call yields to the loop
+        if continue_ is not None:
+            raise Expired(410, "Expired", "the continue token has expired")
+        return {"items": [obj("a", "1")], "metadata": {"resourceVersion": "1", "continue": "1"}}
+
+
+def test_a_list_whose_continue_token_expires_is_retried_with_backoff() -> None:
+    server = ExpiringPages()
+    informer: Informer[str] = Informer(
+        cast(AsyncResourceClient[Any, Any], server), "ns", lambda raw, _old: "", lambda *_: None
+    )
+
+    async def scenario() -> None:
+        task = asyncio.create_task(informer.run())
+        await asyncio.sleep(1.0)
+        task.cancel()
+
+    asyncio.run(scenario())
+    # Backing off from 0.2 s and doubling: a handful of tries in a second, not thousands of
+    # lists of every Secret in the namespace.
+    assert 2 <= server.calls <= 10, server.calls
+    assert not informer.synced.is_set()
