@@ -24,6 +24,12 @@ TRIGGERS_OFF = (
 )
 
 
+# Only a digest of each is kept, but a page arrives whole, data and all, and a Secret or a
+# ConfigMap may hold up to 1 MiB (Helm's release Secrets often do): 10 to a page bounds what one
+# page costs at about 10 MiB of text and its parse, where 500 could take gigabytes.
+CONFIG_PAGE_SIZE = 10
+
+
 class ConfigCache:
     def __init__(
         self, clients: ApiClients, namespaces: Sequence[str], on_change: Callable[[Key], None]
@@ -93,7 +99,7 @@ class ConfigCache:
                     self._on_change(key)
 
         return Informer(client, namespace, lambda raw, _old: data_digest(raw), changed,
-                        on_synced=synced_now)  # fmt: skip
+                        on_synced=synced_now, page_size=CONFIG_PAGE_SIZE)  # fmt: skip
 
 
 def _forbidden(informer: Informer[str], namespace: str) -> str:

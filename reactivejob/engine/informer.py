@@ -55,6 +55,7 @@ class Informer(Generic[V]):
     last_error: BaseException | None = None  # why the last list or watch failed, until one works
     on_synced: Callable[[], None] | None = None  # after each complete list
     watch_timeout: int = WATCH_TIMEOUT
+    page_size: int = PAGE_SIZE
 
     @property
     def kind(self) -> str:
@@ -106,7 +107,10 @@ class Informer(Generic[V]):
         version = ""
         while True:
             page = await self.client.list_json(
-                self.namespace, label_selector=self.label_selector, limit=PAGE_SIZE, continue_=token
+                self.namespace,
+                label_selector=self.label_selector,
+                limit=self.page_size,
+                continue_=token,
             )
             for item in page.get("items") or []:
                 key = _key(item)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from reactivejob.engine.config_cache import TRIGGERS_OFF
 from reactivejob_api.vocabulary import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN_CAUSE
@@ -223,3 +225,34 @@ def test_without_config_triggers_an_opted_in_object_says_how_to_enable_them(
     assert conditions(obj)["Stalled"]["message"] == TRIGGERS_OFF
     assert cluster.jobs(obj["metadata"]["uid"]) == []
     settle(cluster, "plain", 1, plain)
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's high-water mark of resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def test_a_namespace_of_big_secrets_is_listed_in_bounded_memory(
+    cluster: Cluster, triggered: OperatorProcess
+) -> None:
+    """Helm keeps each release in a Secret of up to 1 MiB; the Secret cache keeps only digests,
+    but a list page arrives whole. 100 of 900 KiB: at 500 to a page, all come at once."""
+    blob = base64.b64encode(os.urandom(900 * 1024 * 3 // 4)).decode()
+    for index in range(100):
+        cluster.core.create_namespaced_secret(
+            cluster.namespace,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name=f"release-{index}"), data={"release": blob}
+            ),
+        )
+    triggered.start(timeout=120)
+    listed = 'reactivejob_operator_cache_objects{kind="Secret"} 100.0'
+    eventually(lambda: listed in triggered.metrics(), timeout=120, what="every Secret listed")
+    process = triggered.process
+    assert process is not None
+    peak = peak_rss_mib(process.pid)
+    print(f"peak RSS with 100 Secrets of 900 KiB: {peak:.0f} MiB")
+    assert peak < 200, f"{peak:.0f} MiB"  # the chart's limit is 256 Mi; idle it is ~100 MiB
