@@ -108,20 +108,9 @@ CONFIG_TRIGGERS = grant("", "configmaps", ["get", "list", "watch"]) | grant(
     "", "secrets", ["get", "list", "watch"]
 )
 
-# --- kopf itself, cluster-wide in every scope --------------------------------------------
-
-# kopf's resource observer lists and watches CRDs to learn the resources it serves
-# (observation.resource_observer); discovery of /apis is in the authenticated baseline.
-KOPF_RESOURCES = grant("apiextensions.k8s.io", "customresourcedefinitions", ["list", "watch"])
-
-# kopf's namespace observer lists and watches namespaces only when it is not clusterwide
-# (observation.namespace_observer), i.e. with --namespace, never with --all-namespaces.
-KOPF_NAMESPACES = grant("", "namespaces", ["list", "watch"])
-
-# NOT USED with --all-namespaces (kopf runs clusterwide and never reads namespaces), yet the
-# chart's -discovery ClusterRole grants it in every scope. Reported, not fixed here: pinned
-# so the over-grant cannot grow unnoticed, and so this line must go when the chart drops it.
-UNUSED_BUT_GRANTED_ALL_NAMESPACES = KOPF_NAMESPACES
+# kopf itself needs nothing: with settings.scanning.disabled it neither lists nor watches
+# CustomResourceDefinitions or namespaces (kopf/_core/reactor/observation.py); it learns the
+# resources it serves from discovery (/apis), which is in the authenticated baseline.
 
 
 def leader_election(lease: str = LeaderElection.name) -> Rights:

@@ -56,14 +56,14 @@ def test_rendered_rbac_is_the_contract(helm: Path, values: Path) -> None:
     chosen = yaml.safe_load(values.read_text()) or {}
     watch = chosen.get("watchNamespaces") or []
     election = chosen.get("leaderElection") or {}
-    expected: dict[str | None, Rights] = {None: contract.KOPF_RESOURCES | contract.KOPF_NAMESPACES}
+    expected: dict[str | None, Rights] = {}
     reconciling = contract.RECONCILING
     if (chosen.get("configTriggers") or {}).get("enabled"):
         reconciling |= contract.CONFIG_TRIGGERS
     if watch:
         expected |= {watched: reconciling for watched in watch}
     else:
-        expected[None] |= reconciling | contract.UNUSED_BUT_GRANTED_ALL_NAMESPACES
+        expected[None] = reconciling
     if election.get("enabled", True):
         lease = leader_election(election["id"]) if "id" in election else leader_election()
         expected[release] = expected.get(release, Rights()) | lease

@@ -22,10 +22,7 @@ from testbed.harness.operator_process import OperatorProcess
 from testbed.manifests import install_crds
 from tests.chart.rbac_contract import (
     AUTHENTICATED_BASELINE,
-    KOPF_NAMESPACES,
-    KOPF_RESOURCES,
     RECONCILING,
-    UNUSED_BUT_GRANTED_ALL_NAMESPACES,
     Rights,
     from_rules,
     leader_election,
@@ -284,10 +281,9 @@ def test_chart_identity_is_denied_what_it_does_not_need(
     watched, elsewhere = f"{namespace[:50]}-watched", f"{namespace[:50]}-other"
     for extra in (watched, elsewhere):
         _ensure_namespace(kube, extra)
-    everywhere = AUTHENTICATED_BASELINE | KOPF_RESOURCES
+    everywhere = AUTHENTICATED_BASELINE
     if scope == "namespaced":
         installed = install(f"watchNamespaces={{{watched}}}")
-        everywhere |= KOPF_NAMESPACES
         expected = {
             namespace: everywhere | leader_election(),
             watched: everywhere | RECONCILING,
@@ -295,7 +291,7 @@ def test_chart_identity_is_denied_what_it_does_not_need(
         }
     else:
         installed = install()
-        everywhere |= UNUSED_BUT_GRANTED_ALL_NAMESPACES | RECONCILING
+        everywhere |= RECONCILING
         expected = {
             namespace: everywhere | leader_election(),
             watched: everywhere,
