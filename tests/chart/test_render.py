@@ -86,6 +86,20 @@ def test_config_triggers_pass_the_flag_only_when_enabled(helm: Path) -> None:
     assert "--config-triggers" not in args("default-values.yaml")
 
 
+def test_without_leader_election_an_upgrade_never_runs_two_operators(helm: Path) -> None:
+    def strategy(*sets: str) -> dict[str, Any] | None:
+        documents = render(helm, None, "rendered", *sets)
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        found: dict[str, Any] | None = deployment["spec"].get("strategy")
+        return found
+
+    # A rolling update's surge Pod would reconcile beside the old one, with nothing to stop it.
+    assert strategy("leaderElection.enabled=false") == {"type": "Recreate"}
+    # With a Lease, the new Pod waits for it: rolling (the default) keeps the webhook served.
+    assert strategy() is None
+    assert strategy("leaderElection.enabled=true", "replicaCount=2") is None
+
+
 def _rendered_rights(documents: list[dict[str, Any]]) -> dict[str | None, Rights]:
     """The chart ServiceAccount's rights by namespace (None: cluster-wide), from the rendered
     bindings and the roles they name; a binding to a role the chart does not render (a
