@@ -23,6 +23,7 @@ from testbed import ControlPlane
 from testbed.certs import CertificateAuthority
 from testbed.harness.operator_process import OperatorProcess
 from testbed.processes import free_port
+from tests.chart.rendering import render
 from tests.integration.kube_helpers import Cluster, as_json, eventually, manifest
 from tests.samples import reactive_job, simple_template
 
@@ -68,7 +69,21 @@ JOB_REJECTED = "spec.jobTemplate is invalid: a Job made from it would be rejecte
 OUTCOME = "testing.batch.cs.sap.com/outcome"
 
 
-def register(kube: client.ApiClient, namespace: str, webhook: Webhook, policy: str) -> str:
+def chart_match_conditions(helm: Path) -> list[dict[str, str]]:
+    """The matchConditions of the chart's own webhook registration, as it renders them."""
+    documents = render(helm, None, "rendered")
+    registration = next(d for d in documents if d["kind"] == "ValidatingWebhookConfiguration")
+    conditions: list[dict[str, str]] = registration["webhooks"][0]["matchConditions"]
+    return conditions
+
+
+def register(
+    kube: client.ApiClient,
+    namespace: str,
+    webhook: Webhook,
+    policy: str,
+    match_conditions: list[dict[str, str]] | None = None,
+) -> str:
     name = f"reactivejob-{namespace}"[:63]
     client.AdmissionregistrationV1Api(kube).create_validating_webhook_configuration(
         manifest(
@@ -90,6 +105,7 @@ def register(kube: client.ApiClient, namespace: str, webhook: Webhook, policy: s
                             }
                         ],
                         "failurePolicy": policy,
+                        "matchConditions": match_conditions or [],
                         "sideEffects": "None",
                         "timeoutSeconds": 10,
                         "admissionReviewVersions": ["v1"],
@@ -105,14 +121,16 @@ def register(kube: client.ApiClient, namespace: str, webhook: Webhook, policy: s
 
 
 @pytest.fixture
-def admitted(
+def admitted(  # noqa: PLR0917 - pytest passes fixtures by name
     control_plane: ControlPlane,
     kube: client.ApiClient,
     cluster: Cluster,
     webhook: Webhook,
     tmp_path: Path,
+    helm: Path,
 ) -> Iterator[OperatorProcess]:
-    """The operator serving its webhook; registered with failurePolicy Fail (the chart's)."""
+    """The operator serving its webhook; registered as the chart does: failurePolicy Fail, and
+    the chart's matchConditions."""
     operator = OperatorProcess(
         control_plane.kubeconfig,
         [cluster.namespace],
@@ -123,7 +141,7 @@ def admitted(
             "--webhook-bind-address=127.0.0.1",
         ],
     ).start()
-    name = register(kube, cluster.namespace, webhook, "Fail")
+    name = register(kube, cluster.namespace, webhook, "Fail", chart_match_conditions(helm))
     probe = reactive_job("probe", simple_template(), cluster.namespace)
     eventually(
         lambda: created_unless_the_call_failed(cluster, probe, dry_run="All"),
@@ -296,6 +314,22 @@ def test_webhook_down_with_failure_policy_fail_refuses_writes_but_not_deletes(
         ),
         what="deletion without the webhook",
     )
+
+
+def test_with_no_webhook_serving_a_deleting_object_can_still_lose_its_finalizers(
+    cluster: Cluster, admitted: OperatorProcess
+) -> None:
+    """An uninstall half done: the registration stays (failurePolicy Fail), no replica serves
+    it, and someone removes the finalizer by hand. The chart's matchConditions let that last
+    write through; without them the object could never go."""
+    body = reactive_job("stuck", simple_template())
+    body["metadata"]["finalizers"] = ["example.com/cleanup"]
+    cluster.create(body)
+    admitted.stop()
+    cluster.delete("stuck")
+    assert "failed calling webhook" in refusal(cluster, reactive_job("new", simple_template()))
+    cluster.patch("stuck", {"metadata": {"finalizers": None}})
+    eventually(lambda: cluster.get("stuck") is None, what="the deleted object gone")
 
 
 def test_failure_policy_ignore_lets_writes_through_when_down(
