@@ -166,6 +166,9 @@ def build_registry(process: Process) -> kopf.OperatorRegistry:
         )  # fmt: skip
         async def validate(body: kopf.Body, **kwargs: Any) -> None:
             assert process.manager is not None, "kopf serves admission after its startup"
+            served = process.options.manager.namespaces
+            if served and body.metadata.namespace not in served:
+                return  # not ours: admitted as it is, and no dry-run on anyone's behalf
             old = kwargs.get("old")  # passed by kopf for UPDATE, not in its type protocol
             await check(dict(body), dict(old) if old else None, process.manager.clients.jobs)
 
