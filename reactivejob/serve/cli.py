@@ -66,7 +66,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "(re-read when they change)",
     )
     run.add_argument("--webhook-port", type=int, default=9443)
-    run.add_argument("--webhook-bind-address", default="0.0.0.0")
+    run.add_argument(
+        "--webhook-bind-address",
+        default="",
+        help="empty (the default), 0.0.0.0 or :: : every interface, IPv6 and IPv4",
+    )
     run.add_argument(
         "--leader-elect", action="store_true", help="hold a Lease before reconciling (replicas > 1)"
     )

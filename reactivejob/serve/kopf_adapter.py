@@ -41,7 +41,7 @@ KOPF_ANNOTATIONS_PREFIX = "kopf.reactivejob.batch.cs.sap.com"
 class WebhookOptions:
     cert_dir: Path  # tls.crt and tls.key, re-read when they change (cert-manager rotation)
     port: int = 9443
-    bind_address: str = "0.0.0.0"
+    bind_address: str = ""  # every interface, IPv6 and IPv4
     reload_interval: float = 10.0
 
 
@@ -49,8 +49,8 @@ class WebhookOptions:
 class ServeOptions:
     manager: Options
     webhook: WebhookOptions | None = None
-    health_address: tuple[str, int] | None = None
-    metrics_address: tuple[str, int] | None = None
+    health_address: tuple[str | None, int] | None = None  # None host: every interface
+    metrics_address: tuple[str | None, int] | None = None
 
 
 class Process:

@@ -18,12 +18,20 @@ from reactivejob.engine.metrics import exposition
 Check = Callable[[], bool]
 
 
-def parse_address(address: str) -> tuple[str, int] | None:
-    """``:8081`` -> all interfaces; ``127.0.0.1:8081``; ``0`` -> disabled (None)."""
+def parse_address(address: str) -> tuple[str | None, int] | None:
+    """Go's listen addresses: ``:8081`` -> every interface, IPv6 and IPv4 (None as host);
+    ``127.0.0.1:8081``, ``[::1]:8081``; ``0`` -> disabled (None)."""
     if address in ("0", ""):
         return None
     host, _, port = address.rpartition(":")
-    return (host or "0.0.0.0", int(port))
+    return (bind_host(host), int(port))
+
+
+def bind_host(host: str) -> str | None:
+    """None for every interface of every address family: an IPv6-only cluster probes over
+    IPv6, and ``0.0.0.0`` (IPv4 only) would fail its liveness probe forever."""
+    host = host.strip("[]")
+    return None if host in ("", "0.0.0.0", "::") else host
 
 
 class ProbeServers:
@@ -32,8 +40,8 @@ class ProbeServers:
 
     async def start(
         self,
-        health: tuple[str, int] | None,
-        metrics: tuple[str, int] | None,
+        health: tuple[str | None, int] | None,
+        metrics: tuple[str | None, int] | None,
         ready: Check,
         healthy: Check,
     ) -> None:
@@ -51,7 +59,7 @@ class ProbeServers:
             app.add_routes([aiohttp.web.get("/metrics", _metrics)])
             await self._serve(app, metrics)
 
-    async def _serve(self, app: aiohttp.web.Application, where: tuple[str, int]) -> None:
+    async def _serve(self, app: aiohttp.web.Application, where: tuple[str | None, int]) -> None:
         runner = aiohttp.web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         await aiohttp.web.TCPSite(runner, where[0], where[1]).start()

@@ -26,6 +26,8 @@ import kopf
 
 from reactivejob_api import GROUP, KIND, PLURAL, VERSION
 
+from .probes import bind_host
+
 log = logging.getLogger(__name__)
 
 # etcd stores objects up to 1.5 MiB; a review of an UPDATE carries object and oldObject.
@@ -95,7 +97,7 @@ class ReloadingWebhookServer:
         runner = aiohttp.web.AppRunner(app, handle_signals=False)
         await runner.setup()
         try:
-            site = aiohttp.web.TCPSite(runner, self.addr, self.port, ssl_context=context)
+            site = aiohttp.web.TCPSite(runner, bind_host(self.addr), self.port, ssl_context=context)
             await site.start()
             log.info("serving admission webhooks at https://%s:%d/", self.addr, self.port)
             yield kopf.WebhookClientConfig(url=f"https://{self.addr}:{self.port}/")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from tests.integration.audit import Request, now, requests_by, service_account, writes
 from tests.integration.kube_helpers import Cluster, eventually
+from tests.integration.test_admission import Webhook
 from tests.samples import reactive_job, simple_template
 
 LEASE = "reactivejob-operator.batch.cs.sap.com"
@@ -288,3 +291,31 @@ def test_metrics_and_readiness(cluster: Cluster, operator: OperatorProcess) -> N
         return text
 
     eventually(exported, timeout=10, what="every series exported")
+
+
+def test_probes_metrics_and_webhook_listen_on_ipv6_and_ipv4_like_go(
+    control_plane: ControlPlane, cluster: Cluster, tmp_path: Path
+) -> None:
+    """``:8081`` is Go's every-interface address, IPv6 included: an IPv6-only cluster's kubelet
+    probes over IPv6, and an IPv4-only listener fails its liveness probe forever. The webhook's
+    default bind address is every interface too."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    webhook = Webhook(certs)
+    operator = OperatorProcess(
+        control_plane.kubeconfig, [cluster.namespace], tmp_path / "operator",
+        [f"--webhook-cert-dir={certs}", f"--webhook-port={webhook.port}"], listen="",
+    )  # fmt: skip
+    try:
+        operator.start()
+        for host, family in (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)):
+            url = f"http://{host if family == socket.AF_INET else f'[{host}]'}"
+            with urllib.request.urlopen(f"{url}:{operator.port}/healthz", timeout=2) as answer:
+                assert answer.status == 200, host
+            with urllib.request.urlopen(f"{url}:{operator.metrics_port}/metrics", timeout=2) as got:
+                assert b"reactivejob_operator_leader" in got.read(), host
+            with socket.socket(family) as probe:  # the webhook's TLS port accepts
+                probe.settimeout(2)
+                probe.connect((host, webhook.port))
+    finally:
+        operator.stop()

@@ -32,7 +32,9 @@ class OperatorProcess:
         extra_args: Sequence[str] = (),
         *,
         sandbox: PodSandbox | None = None,
+        listen: str = "127.0.0.1",
     ) -> None:
+        """``listen``: the host of the probe and metrics addresses; "" is every interface."""
         if (kubeconfig is None) == (sandbox is None):
             raise ValueError("give a kubeconfig or a Pod sandbox, not both or neither")
         self.kubeconfig = kubeconfig
@@ -40,6 +42,7 @@ class OperatorProcess:
         self.namespaces = list(namespaces)
         self.log_path = log_path
         self.extra_args = list(extra_args)
+        self.listen = listen
         self.port = 0
         self.metrics_port = 0
         self.process: ManagedProcess | None = None
@@ -54,8 +57,8 @@ class OperatorProcess:
         login = [f"--kubeconfig={self.kubeconfig}"] if self.kubeconfig else []
         argv = [
             sys.executable, "-m", module, "run", *login, *scope,
-            f"--health-probe-bind-address=127.0.0.1:{self.port}",
-            f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
+            f"--health-probe-bind-address={self.listen}:{self.port}",
+            f"--metrics-bind-address={self.listen}:{self.metrics_port}",
             "--log-level=DEBUG", *self.extra_args,
         ]  # fmt: skip
         self.starts += 1
