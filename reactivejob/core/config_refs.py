@@ -3,11 +3,18 @@ and the hash of their data that, with the template's hash, identifies a run.
 
 Pure functions over plain JSON. Secret values never pass through here: the Secret cache keeps
 only a digest of each Secret's data, and the config hash is made from those digests.
+
+The config hash is published (a Job annotation, the status history), where anyone who can read
+them could try candidate values of a low-entropy Secret (a PIN) offline. With a key, it is an
+HMAC that only the holder of the key can compute. The unkeyed hash of the same config is still
+recognised, so turning the key on re-runs nothing; changing the key re-runs each ReactiveJob
+that opts in once, as a change of its config would.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -87,12 +94,25 @@ class ConfigView:
     hash: str | None  # None while a required reference is missing
     missing: tuple[Reference, ...] = ()
     problem: str | None = None  # the config cannot be known (no rights, triggers off)
+    # The same config under the unkeyed hash (Jobs made before the key): still current.
+    also: tuple[str, ...] = ()
+
+    def matches(self, config_hash: str) -> bool:
+        return config_hash == self.hash or config_hash in self.also
 
 
-def config_view(refs: tuple[Reference, ...], digests: Mapping[Reference, str | None]) -> ConfigView:
-    """``digests`` holds each reference's data digest, None when the object does not exist."""
+def config_view(
+    refs: tuple[Reference, ...],
+    digests: Mapping[Reference, str | None],
+    key: bytes | None = None,
+) -> ConfigView:
+    """``digests`` holds each reference's data digest, None when the object does not exist;
+    ``key``, when given, keys the hash (HMAC-SHA256)."""
     missing = tuple(r for r in refs if digests.get(r) is None and not r.optional)
     if missing:
         return ConfigView(None, missing)
-    entries = [[r.kind, r.name, digests.get(r) or ABSENT] for r in refs]
-    return ConfigView(digest_of(canonical_json(entries)))
+    entries = canonical_json([[r.kind, r.name, digests.get(r) or ABSENT] for r in refs])
+    unkeyed = digest_of(entries)
+    if key is None:
+        return ConfigView(unkeyed)
+    return ConfigView(hmac.new(key, entries.encode(), hashlib.sha256).hexdigest(), also=(unkeyed,))

@@ -252,7 +252,7 @@ class Seen:
         return (
             this_template
             and self.pending_rerun in (None, rerun_of(job))
-            and (self.config is None or self.config_of(job) in (None, self.config.hash))
+            and (self.config is None or _config_matches(self.config, self.config_of(job)))
         )
 
     def config_of(self, job: Job) -> str | None:
@@ -263,6 +263,11 @@ class Seen:
             return str(annotated)
         recorded = next((e for e in self.history if e.job_name == name_of(job)), None)
         return recorded.config_hash if recorded is not None else None
+
+
+def _config_matches(view: ConfigView, config_hash: str | None) -> bool:
+    """None: made before the object opted in, taken as made with today's config."""
+    return config_hash is None or view.matches(config_hash)
 
 
 def _follow(seen: Seen, newest: Job) -> Plan:

@@ -32,9 +32,15 @@ CONFIG_PAGE_SIZE = 10
 
 class ConfigCache:
     def __init__(
-        self, clients: ApiClients, namespaces: Sequence[str], on_change: Callable[[Key], None]
+        self,
+        clients: ApiClients,
+        namespaces: Sequence[str],
+        on_change: Callable[[Key], None],
+        key: bytes | None = None,
     ) -> None:
+        """``key``: keys the config hash (see ``config_refs``); never logged."""
         self._on_change = on_change
+        self._key = key
         scopes: list[str | None] = list(namespaces) or [None]
         # Keyed by kind as a Reference names it: ConfigMap, Secret.
         self._informers = {
@@ -75,7 +81,7 @@ class ConfigCache:
                 return None
         for ref in references:
             digests[ref] = self._scope(ref.kind, namespace).store.get((namespace, ref.name))
-        return config_view(references, digests)
+        return config_view(references, digests, self._key)
 
     def _scope(self, kind: str, namespace: str) -> Informer[str]:
         return self._informers.get((kind, namespace)) or self._informers[(kind, None)]

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reactivejob_api import Connection
 
@@ -40,6 +40,7 @@ class Options:
     workers: int = DEFAULT_WORKERS
     leader_election: LeaderElection | None = None
     config_triggers: bool = False  # watch ConfigMaps and Secrets for spec.rerunOnConfigChange
+    config_hash_key: bytes | None = field(default=None, repr=False)  # a secret: never shown
 
 
 class Manager:
@@ -51,7 +52,7 @@ class Manager:
         self.queue: WorkQueue[Key] = WorkQueue()
         # Followers fill their caches too, so a takeover acts at once, with no relist.
         config = (
-            ConfigCache(clients, options.namespaces, on_change=self.queue.add)
+            ConfigCache(clients, options.namespaces, self.queue.add, options.config_hash_key)
             if options.config_triggers
             else None
         )

@@ -50,6 +50,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "when what they read changes (needs get, list, watch on both)",
     )
     run.add_argument(
+        "--config-hash-key-file",
+        type=Path,
+        help="key the config hash (HMAC) with this file's content, so that the hash published on "
+        "Jobs and in status cannot be tried against guessed Secret values offline",
+    )
+    run.add_argument(
         "--health-probe-bind-address",
         default=":8081",
         help="serves /healthz and /readyz; 0 disables (default: %(default)s)",
@@ -92,6 +98,15 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         )
     if args.leader_elect and not args.leader_election_namespace:
         parser.error("--leader-elect needs --leader-election-namespace (or $POD_NAMESPACE)")
+    if args.config_hash_key_file is not None:
+        try:
+            key = args.config_hash_key_file.read_bytes().strip()
+        except OSError as error:
+            parser.error(f"--config-hash-key-file: {error.strerror}: {error.filename}")
+        if len(key) < 32:
+            parser.error(f"--config-hash-key-file {args.config_hash_key_file}: the key must be at "
+                         "least 32 bytes")  # fmt: skip
+        args.config_hash_key = key
     if args.webhook_cert_dir:
         missing = [f for f in ("tls.crt", "tls.key") if not (args.webhook_cert_dir / f).is_file()]
         if missing:
@@ -128,6 +143,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         workers=args.workers,
         leader_election=election,
         config_triggers=args.config_triggers,
+        config_hash_key=getattr(args, "config_hash_key", None),
     )
     return ServeOptions(
         manager,

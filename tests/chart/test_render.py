@@ -4,6 +4,7 @@ tests/integration/test_chart.py."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,25 @@ def test_config_triggers_pass_the_flag_only_when_enabled(helm: Path) -> None:
 
     assert "--config-triggers" in args("config-triggers-values.yaml")
     assert "--config-triggers" not in args("default-values.yaml")
+
+
+def test_config_triggers_come_with_a_generated_key_for_the_config_hash(helm: Path) -> None:
+    def rendered(values: str) -> tuple[list[str], list[dict[str, Any]]]:
+        documents = render(helm, CHART / "ci" / values, "rendered")
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        keys = [d for d in documents if d["kind"] == "Secret" and "config-hash-key" in
+                d["metadata"]["name"]]  # fmt: skip
+        mounted = [v for v in pod["volumes"] if v["name"] == "config-hash-key"]
+        assert len(mounted) == len(keys)
+        return list(pod["containers"][0]["args"]), keys
+
+    args, keys = rendered("config-triggers-values.yaml")
+    flag = "--config-hash-key-file=/etc/reactivejob-operator/config-hash-key/key"
+    assert flag in args
+    assert len(keys) == 1 and len(base64.b64decode(keys[0]["data"]["key"])) == 64
+    plain, none = rendered("default-values.yaml")
+    assert flag not in plain and none == []
 
 
 def test_without_leader_election_an_upgrade_never_runs_two_operators(helm: Path) -> None:

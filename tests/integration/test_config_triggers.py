@@ -4,8 +4,12 @@ when the data of a ConfigMap or Secret its pod template uses changes, and only t
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
+import random
+import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +17,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from reactivejob.core.config_refs import data_digest
+from reactivejob.core.naming import canonical_json
 from reactivejob.engine.config_cache import TRIGGERS_OFF
 from reactivejob_api.vocabulary import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN_CAUSE
 from testbed import ControlPlane
 from testbed.harness import COMPLETE, OUTCOME_ANNOTATION, OperatorProcess
 from testbed.harness.paused_operator import AFTER_JOB_CREATE, PAUSED_MARK
-from tests.integration.kube_helpers import Cluster, conditions, eventually
+from tests.integration.kube_helpers import Cluster, as_json, conditions, eventually
 from tests.samples import reactive_job, simple_template
 
 MARKER = "s3cr3t-marker-5f1e"  # a Secret value that must appear nowhere
@@ -256,3 +262,32 @@ def test_a_namespace_of_big_secrets_is_listed_in_bounded_memory(
     peak = peak_rss_mib(process.pid)
     print(f"peak RSS with 100 Secrets of 900 KiB: {peak:.0f} MiB")
     assert peak < 200, f"{peak:.0f} MiB"  # the chart's limit is 256 Mi; idle it is ~100 MiB
+
+
+def test_with_a_key_the_published_config_hash_is_keyed_and_the_key_never_shown(
+    cluster: Cluster, triggered: OperatorProcess, tmp_path: Path
+) -> None:
+    """The hash on the Job and in the history is an HMAC: reading it and guessing the Secret
+    (a PIN) no longer lets anyone confirm the guess offline."""
+    key = "".join(random.choices(string.ascii_letters, k=64))
+    key_file = tmp_path / "config-hash-key"
+    key_file.write_text(key + "\n")
+    triggered.extra_args.append(f"--config-hash-key-file={key_file}")
+    put_config_map(cluster, "settings", {"mode": "a"})
+    put_secret(cluster, "db", "1234")
+    triggered.start()
+    uid = cluster.create(reading("keyed"))["metadata"]["uid"]
+    obj = settle(cluster, "keyed", 1, uid)
+    published = runs(cluster, uid)[0]["metadata"]["annotations"][ANNOTATION_CONFIG_HASH]
+    assert obj["status"]["history"][0]["configHash"] == published
+    # What anyone can compute from a guess of the PIN, and what only the key's holder can.
+    settings = as_json(
+        cluster.core.read_namespaced_config_map("settings", cluster.namespace), cluster.api
+    )
+    secret = as_json(cluster.core.read_namespaced_secret("db", cluster.namespace), cluster.api)
+    entries = canonical_json([["ConfigMap", "settings", data_digest(settings)],
+                              ["Secret", "db", data_digest(secret)]])  # fmt: skip
+    assert published != hashlib.sha256(entries.encode()).hexdigest()
+    assert published == hmac.new(key.encode(), entries.encode(), hashlib.sha256).hexdigest()
+    for where, text in (("operator log", triggered.logs()), ("status", json.dumps(obj))):
+        assert key not in text, where

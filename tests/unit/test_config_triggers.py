@@ -4,6 +4,8 @@ with what is known of the references."""
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 from typing import Any
 
 from reactivejob.core.config_refs import (
@@ -17,7 +19,7 @@ from reactivejob.core.config_refs import (
     references,
 )
 from reactivejob.core.decide import decide
-from reactivejob.core.naming import job_name
+from reactivejob.core.naming import canonical_json, job_name
 from reactivejob_api.vocabulary import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN, ANNOTATION_RUN_CAUSE
 from tests.unit.builders import DIGEST, NOW, OLD, TEMPLATE, UID, annotations_of, created, job, rj
 
@@ -90,6 +92,34 @@ def test_a_missing_required_reference_holds_and_a_missing_optional_one_counts_as
         config_view((required,), {required: "1"}).hash
         != config_view((required,), {required: "2"}).hash
     )
+
+
+KEY = b"k" * 32
+
+
+def test_a_keyed_config_hash_is_an_hmac_only_the_keys_holder_can_compute() -> None:
+    secret = Reference(SECRET, "pin", False)
+    digests = {secret: data_digest({"data": {"pin": "MTIzNA=="}})}
+    unkeyed, keyed = config_view((secret,), digests), config_view((secret,), digests, KEY)
+    entries = canonical_json([[SECRET, "pin", digests[secret]]])
+    assert keyed.hash == hmac.new(KEY, entries.encode(), hashlib.sha256).hexdigest()
+    # Whoever reads the published hash and guesses the PIN can compute only the unkeyed one.
+    assert keyed.hash != unkeyed.hash
+    assert config_view((secret,), digests, b"o" * 32).hash != keyed.hash
+    assert keyed.matches(str(unkeyed.hash)) and not unkeyed.matches(str(keyed.hash))
+
+
+def test_turning_the_key_on_reruns_nothing_and_new_runs_carry_the_keyed_hash() -> None:
+    secret = Reference(SECRET, "pin", False)
+    digests = {secret: "d1"}
+    before = config_view((secret,), digests)
+    ran = job("migrate-a", 2, annotations={ANNOTATION_CONFIG_HASH: str(before.hash)},
+              state="Complete")  # fmt: skip
+    keyed = config_view((secret,), digests, KEY)
+    assert decide(rj(2, spec=OPTED), TEMPLATE, [ran], NOW, config=keyed).create is None
+    changed = config_view((secret,), {secret: "d2"}, KEY)
+    made = created(decide(rj(2, spec=OPTED), TEMPLATE, [ran], NOW, config=changed))
+    assert annotations_of(made)[ANNOTATION_CONFIG_HASH] == changed.hash
 
 
 def view(hash_: str) -> ConfigView:
