@@ -66,6 +66,18 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="serves Prometheus /metrics; 0 disables (default: %(default)s)",
     )
     run.add_argument(
+        "--metrics-secure",
+        action="store_true",
+        help="serve /metrics over HTTPS (with --metrics-cert-dir) and only to callers whose "
+        "token the API server accepts and who may get /metrics (TokenReview, "
+        "SubjectAccessReview)",
+    )
+    run.add_argument(
+        "--metrics-cert-dir",
+        type=Path,
+        help="tls.crt and tls.key for /metrics with --metrics-secure (re-read when they change)",
+    )
+    run.add_argument(
         "--webhook-cert-dir",
         type=Path,
         help="serve the validating webhook with tls.crt and tls.key from this folder "
@@ -107,6 +119,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--config-hash-key-file {args.config_hash_key_file}: the key must be at "
                          "least 32 bytes")  # fmt: skip
         args.config_hash_key = key
+    if args.metrics_secure and args.metrics_cert_dir is None:
+        parser.error("--metrics-secure needs --metrics-cert-dir (tls.crt and tls.key)")
     if args.webhook_cert_dir:
         missing = [f for f in ("tls.crt", "tls.key") if not (args.webhook_cert_dir / f).is_file()]
         if missing:
@@ -150,6 +164,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         webhook=webhook,
         health_address=parse_address(args.health_probe_bind_address),
         metrics_address=parse_address(args.metrics_bind_address),
+        metrics_cert_dir=args.metrics_cert_dir if args.metrics_secure else None,
     )
 
 

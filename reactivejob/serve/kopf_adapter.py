@@ -19,13 +19,15 @@ from typing import Any
 import aiohttp
 import kopf
 
+from reactivejob.engine.access_review import AccessReviews
 from reactivejob.engine.informer import BACKOFF_CAP, BACKOFF_START
 from reactivejob.engine.manager import Manager, Options
 from reactivejob_api import GROUP, PLURAL, VERSION, Connection
 from typedkube.aio import session_for
 
 from .admission import WEBHOOK_ID, check
-from .probes import ProbeServers
+from .probes import ProbeServers, SecureMetrics
+from .tls import ReloadingCertificate
 from .webhook_server import ReloadingWebhookServer
 
 log = logging.getLogger("reactivejob")
@@ -51,6 +53,8 @@ class ServeOptions:
     webhook: WebhookOptions | None = None
     health_address: tuple[str | None, int] | None = None  # None host: every interface
     metrics_address: tuple[str | None, int] | None = None
+    # /metrics over HTTPS with this folder's tls.crt and tls.key, to callers allowed to get it.
+    metrics_cert_dir: Path | None = None
 
 
 class Process:
@@ -65,11 +69,16 @@ class Process:
     async def start(self) -> None:
         self.manager = manager = await Manager.start(self.options.manager)
         options = self.options
+        secure = None
+        if options.metrics_cert_dir is not None:
+            reviews = AccessReviews(manager.clients.http, options.manager.connection)
+            secure = SecureMetrics(ReloadingCertificate(options.metrics_cert_dir), reviews.review)
         await self.probes.start(
             options.health_address,
             options.metrics_address,
             ready=lambda: self.kopf_ready.is_set() and manager.ready(),
             healthy=manager.healthy,
+            secure=secure,
         )
 
     async def stop(self) -> None:

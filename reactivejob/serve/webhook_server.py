@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import kopf
 from reactivejob_api import GROUP, KIND, PLURAL, VERSION
 
 from .probes import bind_host
+from .tls import ReloadingCertificate
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +63,13 @@ class ReloadingWebhookServer:
     def __init__(
         self, cert_dir: Path, *, addr: str, port: int, reload_interval: float = 10.0
     ) -> None:
-        self.certfile = cert_dir / "tls.crt"
-        self.keyfile = cert_dir / "tls.key"
+        self.cert_dir = cert_dir
         self.addr = addr
         self.port = port
         self.reload_interval = reload_interval
 
     async def __call__(self, fn: Any) -> AsyncIterator[kopf.WebhookClientConfig]:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        stamp = self._load(context)
+        certificate = ReloadingCertificate(self.cert_dir, self.reload_interval)
         app = aiohttp.web.Application(client_max_size=MAX_REVIEW_BYTES)
         slots = asyncio.Semaphore(MAX_CONCURRENT_REVIEWS)
 
@@ -97,23 +95,12 @@ class ReloadingWebhookServer:
         runner = aiohttp.web.AppRunner(app, handle_signals=False)
         await runner.setup()
         try:
-            site = aiohttp.web.TCPSite(runner, bind_host(self.addr), self.port, ssl_context=context)
+            site = aiohttp.web.TCPSite(
+                runner, bind_host(self.addr), self.port, ssl_context=certificate.context
+            )
             await site.start()
             log.info("serving admission webhooks at https://%s:%d/", self.addr, self.port)
             yield kopf.WebhookClientConfig(url=f"https://{self.addr}:{self.port}/")
-            while True:
-                await asyncio.sleep(self.reload_interval)
-                current = self._stamp()
-                if current != stamp:
-                    stamp = self._load(context)
-                    log.info("reloaded the webhook certificate from %s", self.certfile)
+            await certificate.follow()
         finally:
             await runner.cleanup()
-
-    def _stamp(self) -> tuple[float, float]:
-        return (self.certfile.stat().st_mtime, self.keyfile.stat().st_mtime)
-
-    def _load(self, context: ssl.SSLContext) -> tuple[float, float]:
-        stamp = self._stamp()
-        context.load_cert_chain(str(self.certfile), str(self.keyfile))
-        return stamp

@@ -113,6 +113,13 @@ CONFIG_TRIGGERS = grant("", "configmaps", ["get", "list", "watch"]) | grant(
 # resources it serves from discovery (/apis), which is in the authenticated baseline.
 
 
+# With metrics.secure (the default while metrics are on): AccessReviews asks who a scraper is
+# and whether it may get /metrics.
+METRICS_AUTH = grant("authentication.k8s.io", "tokenreviews", ["create"]) | grant(
+    "authorization.k8s.io", "subjectaccessreviews", ["create"]
+)
+
+
 def leader_election(lease: str = LeaderElection.name) -> Rights:
     """In the release namespace only: LeaderElector gets, creates and replaces (update) its
     one Lease. create cannot be limited by name (RBAC has no name at create time)."""

@@ -65,6 +65,9 @@ def test_rendered_rbac_is_the_contract(helm: Path, values: Path) -> None:
         expected |= {watched: reconciling for watched in watch}
     else:
         expected[None] = reconciling
+    metrics = chosen.get("metrics") or {}
+    if metrics.get("enabled", True) and metrics.get("secure", True):
+        expected[None] = expected.get(None, Rights()) | contract.METRICS_AUTH
     if election.get("enabled", True):
         lease = leader_election(election["id"]) if "id" in election else leader_election()
         expected[release] = expected.get(release, Rights()) | lease

@@ -22,6 +22,7 @@ from testbed.harness.operator_process import OperatorProcess
 from testbed.manifests import install_crds
 from tests.chart.rbac_contract import (
     AUTHENTICATED_BASELINE,
+    METRICS_AUTH,
     RECONCILING,
     Rights,
     from_rules,
@@ -281,7 +282,7 @@ def test_chart_identity_is_denied_what_it_does_not_need(
     watched, elsewhere = f"{namespace[:50]}-watched", f"{namespace[:50]}-other"
     for extra in (watched, elsewhere):
         _ensure_namespace(kube, extra)
-    everywhere = AUTHENTICATED_BASELINE
+    everywhere = AUTHENTICATED_BASELINE | METRICS_AUTH  # secure metrics are on by default
     if scope == "namespaced":
         installed = install(f"watchNamespaces={{{watched}}}")
         expected = {

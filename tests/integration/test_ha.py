@@ -7,9 +7,12 @@ replicas' own logs) says which one wrote what, and when.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import re
 import socket
+import ssl
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from testbed import ControlPlane
 from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from tests.integration.audit import Request, now, requests_by, service_account, writes
-from tests.integration.kube_helpers import Cluster, eventually
+from tests.integration.kube_helpers import Cluster, eventually, manifest
 from tests.integration.test_admission import Webhook
 from tests.samples import reactive_job, simple_template
 
@@ -317,5 +320,68 @@ def test_probes_metrics_and_webhook_listen_on_ipv6_and_ipv4_like_go(
             with socket.socket(family) as probe:  # the webhook's TLS port accepts
                 probe.settimeout(2)
                 probe.connect((host, webhook.port))
+    finally:
+        operator.stop()
+
+
+def token_for(kube: client.ApiClient, namespace: str, name: str, reads_metrics: bool) -> str:
+    """A token of a new ServiceAccount, bound (or not) to a ClusterRole that may get /metrics."""
+    core, rbac = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube)
+    core.create_namespaced_service_account(namespace, manifest({"metadata": {"name": name}}))
+    if reads_metrics:
+        role = f"{namespace}-{name}"
+        rules = [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+        rbac.create_cluster_role(manifest({"metadata": {"name": role}, "rules": rules}))
+        reference = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role}
+        subject = {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+        rbac.create_cluster_role_binding(
+            manifest({"metadata": {"name": role}, "roleRef": reference, "subjects": [subject]})
+        )
+    granted = core.create_namespaced_service_account_token(
+        name, namespace, manifest({"spec": {"expirationSeconds": 600}})
+    )
+    assert granted.status is not None and granted.status.token
+    return str(granted.status.token)
+
+
+def test_secure_metrics_answer_only_callers_the_api_server_allows(
+    control_plane: ControlPlane, cluster: Cluster, kube: client.ApiClient, tmp_path: Path
+) -> None:
+    """controller-runtime's WithAuthenticationAndAuthorization: HTTPS, and a bearer token that
+    a TokenReview accepts and a SubjectAccessReview allows to get /metrics."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    serving = Webhook(certs)  # a CA and a serving certificate for 127.0.0.1
+    operator = OperatorProcess(
+        control_plane.kubeconfig, [cluster.namespace], tmp_path / "operator",
+        ["--metrics-secure", f"--metrics-cert-dir={certs}"],
+    )  # fmt: skip
+    scraper = token_for(kube, cluster.namespace, "scraper", reads_metrics=True)
+    nobody = token_for(kube, cluster.namespace, "nobody", reads_metrics=False)
+    context = ssl.create_default_context(cafile=str(serving.ca.pair.cert))
+
+    def scrape(token: str | None) -> tuple[int, str]:
+        request = urllib.request.Request(f"https://127.0.0.1:{operator.metrics_port}/metrics")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=context) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read().decode()
+
+    try:
+        operator.start()
+        assert scrape(None)[0] == 401
+        assert scrape("not-a-token")[0] == 401
+        status, said = scrape(nobody)
+        assert status == 403 and f"system:serviceaccount:{cluster.namespace}:nobody" in said
+        status, text = scrape(scraper)
+        assert status == 200 and "reactivejob_operator_leader" in text
+        plain = f"http://127.0.0.1:{operator.metrics_port}/metrics"
+        with pytest.raises((OSError, http.client.HTTPException)):  # no plain HTTP beside it
+            urllib.request.urlopen(plain, timeout=5)
+        for token in (scraper, nobody):
+            assert token not in operator.logs() and token[-20:] not in operator.logs()
     finally:
         operator.stop()

@@ -123,3 +123,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: test
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
+
+{{/*
+Whether /metrics is served over HTTPS behind TokenReview and SubjectAccessReview.
+*/}}
+{{- define "reactivejob-operator.secureMetrics" -}}
+{{- if and .Values.metrics.enabled .Values.metrics.secure }}true{{ end }}
+{{- end }}
