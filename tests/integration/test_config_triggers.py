@@ -214,6 +214,7 @@ def test_secret_data_appears_in_no_log_event_or_status(
         "status": json.dumps(cluster.get("quiet")),
         "events": json.dumps(cluster.events("quiet")),
         "jobs": json.dumps(runs(cluster, uid)),
+        "metrics": triggered.metrics(),
     }
     assert "DEBUG" in seen["operator log"]
     for where, text in seen.items():
