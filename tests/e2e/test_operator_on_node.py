@@ -149,6 +149,45 @@ def test_replace_kills_the_running_pod_before_the_new_one_starts(cluster: Cluste
     assert killed <= started, (killed, started, old_container)
 
 
+def test_forbid_waits_for_an_older_job_that_someone_else_suspended(cluster: Cluster) -> None:
+    """Suspended by hand (or by a batch scheduler's preemption), the old Job's Pod is gone, but
+    whoever suspended it may resume it: the next run must wait for it to finish, or two run."""
+    body = reactive_job("paused", busybox("sleep 15"))
+    body["spec"]["concurrencyPolicy"] = "Forbid"
+    cluster.create(body)
+    old_job = cluster.wait_state("paused", "Processing", timeout=60)["status"]["currentJobName"]
+    eventually(
+        lambda: [p for p in pods_of(cluster, old_job) if p["status"].get("phase") == "Running"],
+        60,
+        "the old Job's Pod running",
+    )
+    cluster.batch.patch_namespaced_job(old_job, cluster.namespace, {"spec": {"suspend": True}})
+    eventually(lambda: pods_of(cluster, old_job) == [] or None, 60, "the suspended Job's Pod gone")
+    cluster.patch("paused", {"spec": {"jobTemplate": busybox("echo next")}})
+
+    def waiting() -> dict[str, Any] | None:
+        obj = cluster.get("paused") or {}
+        ready = conditions(obj).get("Ready") or {}
+        return obj if ready.get("reason") == "WaitingForPreviousRun" else None
+
+    new_job = eventually(waiting, 60, "the next run waiting")["status"]["currentJobName"]
+    assert new_job != old_job
+    time.sleep(5)  # held: no Pod of the new run while the old one may be resumed
+    held = cluster.job(new_job)
+    assert held is not None and held["spec"]["suspend"] is True
+    assert pods_of(cluster, new_job) == []
+
+    cluster.batch.patch_namespaced_job(old_job, cluster.namespace, {"spec": {"suspend": False}})
+    done = cluster.wait_state("paused", "Ready", timeout=120)
+    assert done["status"]["currentJobName"] == new_job
+    old = cluster.job(old_job)
+    assert old is not None
+    finished = when(old["status"]["completionTime"])
+    new_pod = pods_of(cluster, new_job)[0]
+    started = when(new_pod["status"]["containerStatuses"][0]["state"]["terminated"]["startedAt"])
+    assert finished <= started, (finished, started)
+
+
 def test_the_webhook_is_called_through_its_service(cluster: Cluster) -> None:
     bad = reactive_job("bad", busybox("true"))
     bad["spec"]["jobTemplate"]["spec"]["template"]["spec"]["restartPolicy"] = "Always"
