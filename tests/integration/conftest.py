@@ -20,7 +20,7 @@ from testbed.harness.operator_process import OperatorProcess
 from tests.chart.rendering import helm  # noqa: F401 (a fixture for all)
 from tests.integration.audit import SERVICE_ACCOUNT_POLICY
 from tests.integration.chart_install import install  # noqa: F401 (a fixture for all)
-from tests.integration.kube_helpers import Cluster
+from tests.integration.kube_helpers import Cluster, slug
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "generated" / "reactivejob_api" / "crds"
@@ -102,6 +102,30 @@ def unstarted_operator(
     process = OperatorProcess(control_plane.kubeconfig, [cluster.namespace], tmp_path / "operator")
     yield process
     process.stop()
+
+
+# For tests that take the API server down or cut it off: a control plane of the module's own
+# (audited, as the session's is), with the CRD and the stand-in kubelet, and a namespace per test.
+@pytest.fixture(scope="module")
+def own_plane() -> Iterator[ControlPlane]:
+    with ControlPlane(audit_policy=SERVICE_ACCOUNT_POLICY) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="module")
+def own_api(own_plane: ControlPlane) -> Iterator[client.ApiClient]:
+    with api_client(own_plane.kubeconfig) as api:
+        install_reactivejob_crd(api)
+        runner = JobRunner(api).start()
+        yield api
+        runner.stop()
+
+
+@pytest.fixture
+def own_cluster(own_api: client.ApiClient, request: pytest.FixtureRequest) -> Cluster:
+    name = slug(request.node.name, 50)
+    client.CoreV1Api(own_api).create_namespace(client.V1Namespace(metadata={"name": name}))
+    return Cluster(own_api, name)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,11 @@ from reactivejob_api import GROUP, PLURAL, VERSION
 from reactivejob_api.vocabulary import LABEL_CONTROLLER_UID
 
 T = TypeVar("T")
+
+
+def slug(text: str, length: int) -> str:
+    """``text`` as a DNS label of at most ``length`` characters (test names to namespaces)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:length].strip("-")
 
 
 def eventually(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
@@ -109,6 +115,36 @@ class Cluster:
 def manifest(body: dict[str, Any]) -> Any:
     """The kubernetes client takes a plain dict wherever its types ask for a model."""
     return body
+
+
+def job_create_webhook(name: str, hook: str, client_config: dict[str, Any], namespace: str) -> Any:
+    """A ValidatingWebhookConfiguration ``name`` that sends every Job create in ``namespace`` to
+    the webhook ``hook`` at ``client_config``, failing closed: another policy engine's."""
+    return manifest(
+        {
+            "metadata": {"name": name},
+            "webhooks": [
+                {
+                    "name": hook,
+                    "clientConfig": client_config,
+                    "rules": [
+                        {
+                            "apiGroups": ["batch"],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["jobs"],
+                        }
+                    ],
+                    "failurePolicy": "Fail",
+                    "sideEffects": "None",
+                    "admissionReviewVersions": ["v1"],
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": namespace}
+                    },
+                }
+            ],
+        }
+    )
 
 
 def as_json(answer: object, api: client.ApiClient | None = None) -> dict[str, Any]:

@@ -20,47 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from reactivejob_api import Connection, ReactiveJobClient
 from reactivejob_api.vocabulary import ANNOTATION_GENERATION, FINALIZER, LABEL_CONTROLLER_UID
-from testbed import ControlPlane, api_client
+from testbed import ControlPlane
 from testbed.harness import (
     COMPLETE,
     DELAY_ANNOTATION,
     OUTCOME_ANNOTATION,
-    JobRunner,
     OperatorProcess,
-    install_reactivejob_crd,
 )
 from tests.integration.kube_helpers import Cluster, JobAdditions, eventually
 from tests.samples import reactive_job, simple_template
 
 REV = "testing.batch.cs.sap.com/rev"
-
-
-@pytest.fixture(scope="module")
-def own_plane() -> Iterator[ControlPlane]:
-    with ControlPlane() as plane:
-        yield plane
-
-
-@pytest.fixture(scope="module")
-def own_api(own_plane: ControlPlane) -> Iterator[client.ApiClient]:
-    with api_client(own_plane.kubeconfig) as api:
-        install_reactivejob_crd(api)
-        runner = JobRunner(api).start()
-        yield api
-        runner.stop()
-
-
-@pytest.fixture
-def own_cluster(own_api: client.ApiClient, request: pytest.FixtureRequest) -> Cluster:
-    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:50].strip("-")
-    client.CoreV1Api(own_api).create_namespace(client.V1Namespace(metadata={"name": name}))
-    return Cluster(own_api, name)
 
 
 @pytest.fixture

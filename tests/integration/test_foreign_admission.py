@@ -19,7 +19,7 @@ from kubernetes import client
 from testbed.certs import CertificateAuthority
 from testbed.harness.kubelet import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
-from tests.integration.kube_helpers import Cluster, conditions, eventually, manifest
+from tests.integration.kube_helpers import Cluster, conditions, eventually, job_create_webhook
 from tests.samples import reactive_job, simple_template
 
 POLICY = "deny-jobs.policies.example.com"
@@ -76,35 +76,10 @@ def test_a_job_denied_by_another_webhook_is_a_rejection_naming_it(
     admission = client.AdmissionregistrationV1Api(kube)
     with denying_webhook(tmp_path, code) as (port, ca):
         name = f"deny-{cluster.namespace}"[:63]
+        config = {"url": f"https://127.0.0.1:{port}/validate",
+                  "caBundle": base64.b64encode(ca).decode()}  # fmt: skip
         admission.create_validating_webhook_configuration(
-            manifest(
-                {
-                    "metadata": {"name": name},
-                    "webhooks": [
-                        {
-                            "name": POLICY,
-                            "clientConfig": {
-                                "url": f"https://127.0.0.1:{port}/validate",
-                                "caBundle": base64.b64encode(ca).decode(),
-                            },
-                            "rules": [
-                                {
-                                    "apiGroups": ["batch"],
-                                    "apiVersions": ["v1"],
-                                    "operations": ["CREATE"],
-                                    "resources": ["jobs"],
-                                }
-                            ],
-                            "failurePolicy": "Fail",
-                            "sideEffects": "None",
-                            "admissionReviewVersions": ["v1"],
-                            "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}
-                            },
-                        }
-                    ],
-                }
-            )
+            job_create_webhook(name, POLICY, config, cluster.namespace)
         )
         try:
             cluster.create(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,19 +20,18 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from testbed import ControlPlane, api_client
-from testbed.harness import COMPLETE, OUTCOME_ANNOTATION, JobRunner, install_reactivejob_crd
+from testbed import ControlPlane
+from testbed.harness import COMPLETE, OUTCOME_ANNOTATION
 from testbed.harness.operator_process import OperatorProcess
 from testbed.harness.tcp_proxy import TcpProxy
 from tests.integration.audit import (
-    SERVICE_ACCOUNT_POLICY,
     Request,
     now,
     requests_by,
     service_account,
     writes,
 )
-from tests.integration.kube_helpers import Cluster, eventually
+from tests.integration.kube_helpers import Cluster, eventually, slug
 from tests.integration.test_admission import Webhook, register
 from tests.integration.test_ha import FAST, LEASE, Replica, listed, the_leader, the_other
 from tests.samples import reactive_job, simple_template
@@ -41,34 +39,9 @@ from tests.samples import reactive_job, simple_template
 LEASE_DURATION = 4.0  # FAST's
 
 
-@pytest.fixture(scope="module")
-def plane() -> Iterator[ControlPlane]:
-    with ControlPlane(audit_policy=SERVICE_ACCOUNT_POLICY) as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def admin(plane: ControlPlane) -> Iterator[client.ApiClient]:
-    with api_client(plane.kubeconfig) as api:
-        install_reactivejob_crd(api)
-        runner = JobRunner(api).start()
-        yield api
-        runner.stop()
-
-
 def new_namespace(api: client.ApiClient, name: str) -> Cluster:
     client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata={"name": name}))
     return Cluster(api, name)
-
-
-@pytest.fixture
-def home(admin: client.ApiClient, request: pytest.FixtureRequest) -> Cluster:
-    """The test's namespace: the Lease and the ServiceAccounts live here."""
-    return new_namespace(admin, slug(request.node.name, 40))
-
-
-def slug(text: str, length: int) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:length].strip("-")
 
 
 Launch = Callable[..., list[Replica]]
@@ -76,7 +49,7 @@ Launch = Callable[..., list[Replica]]
 
 @pytest.fixture
 def launch(
-    plane: ControlPlane, admin: client.ApiClient, home: Cluster, tmp_path: Path
+    own_plane: ControlPlane, own_api: client.ApiClient, own_cluster: Cluster, tmp_path: Path
 ) -> Iterator[Launch]:
     """Starts two leader-elected replicas; given proxies, each reaches the server through its
     own. Both are stopped at the end."""
@@ -88,16 +61,20 @@ def launch(
             proxies: list[TcpProxy] | None = None,
             extra: list[list[str]] | None = None,
         ) -> list[Replica]:
-            election = ["--leader-elect", f"--leader-election-namespace={home.namespace}", *FAST]
+            election = [
+                "--leader-elect",
+                f"--leader-election-namespace={own_cluster.namespace}",
+                *FAST,
+            ]
             for index, name in enumerate(("a", "b")):
                 kubeconfig, user = stack.enter_context(
-                    service_account(plane, admin, home.namespace, f"operator-{name}")
+                    service_account(own_plane, own_api, own_cluster.namespace, f"operator-{name}")
                 )
                 if proxies:
                     kubeconfig = through(kubeconfig, proxies[index])
                 operator = OperatorProcess(
                     kubeconfig,
-                    namespaces or [home.namespace],
+                    namespaces or [own_cluster.namespace],
                     tmp_path / name,
                     [*election, *(extra[index] if extra else [])],
                 )
@@ -134,15 +111,15 @@ def probes_green(replica: Replica) -> bool:
 
 
 def test_after_an_outage_the_holder_killed_hands_over_within_the_lease(
-    plane: ControlPlane, home: Cluster, launch: Launch
+    own_plane: ControlPlane, own_cluster: Cluster, launch: Launch
 ) -> None:
     replicas = launch()
     leader = the_leader(replicas)
-    ready_rj(home, "before")
+    ready_rj(own_cluster, "before")
 
-    plane.stop_apiserver()
+    own_plane.stop_apiserver()
     time.sleep(20)
-    plane.start_apiserver()
+    own_plane.start_apiserver()
     # The leader could not renew within its deadline, so it exited (its code says so); the
     # kubelet restarts such a Pod, and so does this test. Both elector loops must still run.
     for replica in replicas:
@@ -152,7 +129,7 @@ def test_after_an_outage_the_holder_killed_hands_over_within_the_lease(
             assert process.exit_code() == 1 and "lost the lease" in replica.operator.logs()
             replica.operator.start(timeout=60)
     holder = the_leader(replicas)
-    ready_rj(home, "after-outage", timeout=60)
+    ready_rj(own_cluster, "after-outage", timeout=60)
 
     holder.operator.kill()
     killed = time.monotonic()
@@ -161,29 +138,31 @@ def test_after_an_outage_the_holder_killed_hands_over_within_the_lease(
     takeover = time.monotonic() - killed
     print(f"takeover {takeover:.1f}s after SIGKILL, following a 20 s outage (lease 4 s)")
     assert takeover <= LEASE_DURATION + 5
-    ready_rj(home, "after-kill")
+    ready_rj(own_cluster, "after-kill")
     assert probes_green(successor)
     assert leader is holder or leader is successor  # one of the two, whichever the outage left
 
 
-def first_acquisition(plane: ControlPlane, replica: Replica, since: datetime.datetime) -> Request:
+def first_acquisition(
+    own_plane: ControlPlane, replica: Replica, since: datetime.datetime
+) -> Request:
     def acquired() -> Request | None:
-        leases = writes(requests_by(plane, replica.user), "leases")
+        leases = writes(requests_by(own_plane, replica.user), "leases")
         return next((r for r in leases if r.succeeded and r.received > since), None)
 
     return eventually(acquired, what=f"{replica.user} writing the Lease")
 
 
 def test_a_leader_cut_off_alone_stops_before_another_acquires(
-    plane: ControlPlane, home: Cluster, launch: Launch
+    own_plane: ControlPlane, own_cluster: Cluster, launch: Launch
 ) -> None:
-    host, port = plane.host, plane.api_port
+    host, port = own_plane.host, own_plane.api_port
     proxies = [TcpProxy(host, port).start(), TcpProxy(host, port).start()]
     try:
         replicas = launch(proxies=proxies)
         leader = the_leader(replicas)
         follower = the_other(replicas, leader)
-        ready_rj(home, "before")
+        ready_rj(own_cluster, "before")
         cut = proxies[replicas.index(leader)]
         process = leader.operator.process
         assert process is not None
@@ -195,19 +174,19 @@ def test_a_leader_cut_off_alone_stops_before_another_acquires(
             time.sleep(0.02)
         exited_at = now()
         assert process.exit_code() == 1, "the cut-off leader kept running for 40 s"
-        acquired = first_acquisition(plane, follower, cut_at)
+        acquired = first_acquisition(own_plane, follower, cut_at)
         print(
             f"old leader exited {(exited_at - cut_at).total_seconds():.1f}s after the cut; the "
             f"new one acquired at {(acquired.received - cut_at).total_seconds():.1f}s"
         )
         assert exited_at < acquired.received
         # The server's account: nothing from the old leader after the new one held the Lease.
-        late = [r for r in requests_by(plane, leader.user) if r.received >= acquired.received]
+        late = [r for r in requests_by(own_plane, leader.user) if r.received >= acquired.received]
         assert late == [], listed(late)
 
         time.sleep(max(0.0, 40 - (time.monotonic() - cut_time)))
         cut.heal()
-        ready_rj(home, "after")
+        ready_rj(own_cluster, "after")
         assert probes_green(follower)
     finally:
         for proxy in proxies:
@@ -215,9 +194,13 @@ def test_a_leader_cut_off_alone_stops_before_another_acquires(
 
 
 def test_forty_namespaces_with_config_triggers_starve_neither_the_lease_nor_the_webhook(
-    plane: ControlPlane, admin: client.ApiClient, home: Cluster, launch: Launch, tmp_path: Path
+    own_plane: ControlPlane,
+    own_api: client.ApiClient,
+    own_cluster: Cluster,
+    launch: Launch,
+    tmp_path: Path,
 ) -> None:
-    watched = [new_namespace(admin, f"{slug(home.namespace, 30)}-{i}") for i in range(40)]
+    watched = [new_namespace(own_api, f"{slug(own_cluster.namespace, 30)}-{i}") for i in range(40)]
     webhooks = [Webhook(_mkdir(tmp_path / f"certs-{n}")) for n in ("a", "b")]
     extra = [
         [
@@ -231,13 +214,13 @@ def test_forty_namespaces_with_config_triggers_starve_neither_the_lease_nor_the_
     replicas = launch([c.namespace for c in watched], extra=extra)
     leader = the_leader(replicas)
     served = watched[7]
-    register(admin, served.namespace, webhooks[replicas.index(leader)], "Fail")
+    register(own_api, served.namespace, webhooks[replicas.index(leader)], "Fail")
 
-    coordination = client.CoordinationV1Api(admin)
+    coordination = client.CoordinationV1Api(own_api)
     renewals: set[object] = set()
     started = time.monotonic()
     while time.monotonic() - started < 12:
-        lease = coordination.read_namespaced_lease(LEASE, home.namespace)
+        lease = coordination.read_namespaced_lease(LEASE, own_cluster.namespace)
         assert lease.spec is not None
         renewals.add(lease.spec.renew_time)
         time.sleep(0.5)

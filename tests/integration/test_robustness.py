@@ -37,6 +37,7 @@ from tests.integration.kube_helpers import (
     JobAdditions,
     conditions,
     eventually,
+    job_create_webhook,
     manifest,
 )
 from tests.samples import reactive_job, simple_template
@@ -402,32 +403,9 @@ def test_server_errors_are_retried_with_backoff_until_they_pass(
     create; the operator keeps the ReactiveJob and retries until the webhook is gone."""
     admission = client.AdmissionregistrationV1Api(kube)
     webhook_name = f"down-{cluster.namespace}"[:63]
+    nothing_listens = {"url": "https://127.0.0.1:1/validate"}
     admission.create_validating_webhook_configuration(
-        manifest(
-            {
-                "metadata": {"name": webhook_name},
-                "webhooks": [
-                    {
-                        "name": "down.example.com",
-                        "clientConfig": {"url": "https://127.0.0.1:1/validate"},  # nothing listens
-                        "rules": [
-                            {
-                                "apiGroups": ["batch"],
-                                "apiVersions": ["v1"],
-                                "operations": ["CREATE"],
-                                "resources": ["jobs"],
-                            }
-                        ],
-                        "failurePolicy": "Fail",
-                        "sideEffects": "None",
-                        "admissionReviewVersions": ["v1"],
-                        "namespaceSelector": {
-                            "matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}
-                        },
-                    }
-                ],
-            }
-        )
+        job_create_webhook(webhook_name, "down.example.com", nothing_listens, cluster.namespace)
     )
     try:
         unstarted_operator.start()
