@@ -79,6 +79,7 @@ demo: $(VENV)/.installed-run
 
 bench: dev binaries
 	$(BIN)/python benchmarks/reconcile.py --count 1000 --memory
+	$(BIN)/python benchmarks/secret_memory.py --secrets 600 --kib 900
 
 soak: dev binaries
 	$(BIN)/python benchmarks/soak.py --minutes 10
