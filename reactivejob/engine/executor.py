@@ -198,7 +198,8 @@ class Executor:
                 await self.clients.jobs.delete(job_name, namespace, propagation_policy=propagation)
         for job_name in plan.adopt:
             log.info("%s/%s: adopting job %s (no controller)", namespace, name, job_name)
-            await self._adopt(reactive_job, jobs[job_name])
+            adopted = await self._adopt(reactive_job, jobs[job_name])
+            self.expectations.wrote_job(key, job_name, adopted)
         if plan.resume is not None:
             log.info("%s/%s: resuming held job %s", namespace, name, plan.resume)
             resumed = await self._resume(namespace, plan.resume)
@@ -216,9 +217,10 @@ class Executor:
             )
         return plan.requeue_after
 
-    async def _adopt(self, reactive_job: ReactiveJob, job: Job) -> None:
+    async def _adopt(self, reactive_job: ReactiveJob, job: Job) -> str | None:
         """Set our controller reference, only on the Job as it was seen (its resourceVersion):
-        if anything changed it meanwhile, the next reconcile looks again."""
+        if anything changed it meanwhile, the next reconcile looks again. Returns the Job's new
+        resourceVersion, if we changed it."""
         held = meta(job)
         patch: list[dict[str, Any]] = [
             {"op": "test", "path": "/metadata/resourceVersion", "value": held.resource_version},
@@ -234,10 +236,14 @@ class Executor:
                 ],
             },
         ]
-        with contextlib.suppress(NotFound, Invalid):
-            await self.clients.jobs.patch_json(
+        try:
+            updated = await self.clients.jobs.patch_json(
                 name_of(job), str(held.namespace), patch, type="json"
             )
+        except (NotFound, Invalid):
+            return None
+        version: str | None = updated["metadata"].get("resourceVersion")
+        return version
 
     async def _resume(self, namespace: str, name: str) -> str | None:
         """Unsuspend a held Job and drop its mark, only if it is still suspended (a JSON-patch
