@@ -46,7 +46,9 @@ def parse_address(address: str) -> tuple[str | None, int] | None:
 
 def bind_host(host: str) -> str | None:
     """None for every interface of every address family: an IPv6-only cluster probes over
-    IPv6, and ``0.0.0.0`` (IPv4 only) would fail its liveness probe forever."""
+    IPv6, and an IPv4-only listener would fail its liveness probe forever. ``0.0.0.0`` reads
+    as every interface too (unlike Go, where it is IPv4 only): earlier charts passed it to
+    mean that."""
     host = host.strip("[]")
     return None if host in ("", "0.0.0.0", "::") else host
 
