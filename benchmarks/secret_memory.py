@@ -26,16 +26,9 @@ from pathlib import Path
 from kubernetes import client
 
 from testbed import ControlPlane, api_client
-from testbed.processes import free_port
+from testbed.processes import free_port, peak_rss_mib
 
 NAMESPACE = "releases"
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for {pid}")
 
 
 def measure(argv: list[str], metrics_port: int, secrets: int, log: Path) -> tuple[float, float]:

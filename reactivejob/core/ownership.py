@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reactivejob_api import API_VERSION, KIND, ReactiveJob
-from reactivejob_api.models import Job
+from reactivejob_api.models import Job, OwnerReference
 from reactivejob_api.vocabulary import LABEL_CONTROLLER_UID
 
 from .objects import meta, name_of
@@ -32,7 +32,7 @@ def owner_reference(reactive_job: ReactiveJob) -> dict[str, Any]:
     }
 
 
-def controller_of(job: Job) -> Any | None:
+def controller_of(job: Job) -> OwnerReference | None:
     """The ownerReference with ``controller: true``, if any."""
     return next((r for r in meta(job).owner_references or [] if r.controller), None)
 
@@ -77,5 +77,6 @@ class Claims:
         )
 
 
-def _described(reference: Any) -> str:
+def _described(reference: OwnerReference | None) -> str:
+    assert reference is not None, "only foreign Jobs are described, and they have a controller"
     return f"{reference.kind} {reference.name} (uid {reference.uid})"

@@ -236,14 +236,7 @@ class Executor:
                 ],
             },
         ]
-        try:
-            updated = await self.clients.jobs.patch_json(
-                name_of(job), str(held.namespace), patch, type="json"
-            )
-        except (NotFound, Invalid):
-            return None
-        version: str | None = updated["metadata"].get("resourceVersion")
-        return version
+        return await self._patch_job_if(str(held.namespace), name_of(job), patch)
 
     async def _resume(self, namespace: str, name: str) -> str | None:
         """Unsuspend a held Job and drop its mark, only if it is still suspended (a JSON-patch
@@ -254,6 +247,13 @@ class Executor:
             {"op": "remove", "path": f"/metadata/annotations/{_pointer(ANNOTATION_HELD)}"},
             {"op": "replace", "path": "/spec/suspend", "value": False},
         ]
+        return await self._patch_job_if(namespace, name, patch)
+
+    async def _patch_job_if(
+        self, namespace: str, name: str, patch: list[dict[str, Any]]
+    ) -> str | None:
+        """Apply a JSON patch whose first op tests what we decided on; the Job's new
+        resourceVersion, or None when it is gone or the test failed (changed meanwhile)."""
         try:
             updated = await self.clients.jobs.patch_json(name, namespace, patch, type="json")
         except (NotFound, Invalid):

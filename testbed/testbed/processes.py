@@ -106,3 +106,11 @@ def require_free_port(port: int, what: str, host: str = "127.0.0.1") -> int:
                 "port, or leave the port unset so a free one is chosen",
             ) from error
     return port
+
+
+def peak_rss_mib(pid: int) -> float:
+    """A process's high-water mark of resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for {pid}")

@@ -24,6 +24,7 @@ from reactivejob_api.vocabulary import ANNOTATION_CONFIG_HASH, ANNOTATION_RUN_CA
 from testbed import ControlPlane
 from testbed.harness import COMPLETE, OUTCOME_ANNOTATION, OperatorProcess
 from testbed.harness.paused_operator import AFTER_JOB_CREATE, PAUSED_MARK
+from testbed.processes import peak_rss_mib
 from tests.integration.kube_helpers import Cluster, as_json, conditions, eventually
 from tests.samples import reactive_job, simple_template
 
@@ -232,14 +233,6 @@ def test_without_config_triggers_an_opted_in_object_says_how_to_enable_them(
     assert conditions(obj)["Stalled"]["message"] == TRIGGERS_OFF
     assert cluster.jobs(obj["metadata"]["uid"]) == []
     settle(cluster, "plain", 1, plain)
-
-
-def peak_rss_mib(pid: int) -> float:
-    """The process's high-water mark of resident memory (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmHWM for {pid}")
 
 
 def test_a_namespace_of_big_secrets_is_listed_in_bounded_memory(

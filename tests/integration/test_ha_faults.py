@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -71,7 +70,7 @@ def launch(
                     service_account(own_plane, own_api, own_cluster.namespace, f"operator-{name}")
                 )
                 if proxies:
-                    kubeconfig = through(kubeconfig, proxies[index])
+                    kubeconfig = proxies[index].kubeconfig(kubeconfig)
                 operator = OperatorProcess(
                     kubeconfig,
                     namespaces or [own_cluster.namespace],
@@ -86,16 +85,6 @@ def launch(
         yield start
         for replica in started:
             replica.operator.stop()
-
-
-def through(kubeconfig: Path, proxy: TcpProxy) -> Path:
-    """The same kubeconfig, with the server reached through ``proxy``."""
-    config: dict[str, Any] = yaml.safe_load(kubeconfig.read_text())
-    for entry in config["clusters"]:
-        entry["cluster"]["server"] = f"https://{proxy.address}"
-    proxied = kubeconfig.with_name(f"{kubeconfig.name}-proxied")
-    proxied.write_text(yaml.safe_dump(config))
-    return proxied
 
 
 def ready_rj(cluster: Cluster, name: str, timeout: float = 30.0) -> dict[str, Any]:

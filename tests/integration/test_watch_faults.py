@@ -16,7 +16,6 @@ from reactivejob_api.aio import AsyncConfigMapClient
 from testbed import ControlPlane
 from testbed.harness.tcp_proxy import TcpProxy
 from tests.integration.kube_helpers import Cluster
-from tests.integration.test_ha_faults import through
 
 WATCH_TIMEOUT = 2  # seconds the server keeps a watch open: this test's stand-in for 300
 
@@ -35,7 +34,7 @@ def test_a_watch_on_a_silently_dead_connection_ends_and_readiness_shows_it(
     control_plane: ControlPlane, cluster: Cluster
 ) -> None:
     proxy = TcpProxy(control_plane.host, control_plane.api_port).start()
-    connection = Connection.from_kubeconfig(through(control_plane.kubeconfig, proxy))
+    connection = Connection.from_kubeconfig(proxy.kubeconfig(control_plane.kubeconfig))
     core = client.CoreV1Api(cluster.api)
 
     async def scenario() -> None:

@@ -14,6 +14,10 @@ import contextlib
 import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 
 @dataclass(eq=False)
@@ -43,6 +47,15 @@ class TcpProxy:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def kubeconfig(self, kubeconfig: Path) -> Path:
+        """A copy of ``kubeconfig`` that reaches the server through this proxy."""
+        config: dict[str, Any] = yaml.safe_load(kubeconfig.read_text())
+        for entry in config["clusters"]:
+            entry["cluster"]["server"] = f"https://{self.address}"
+        proxied = kubeconfig.with_name(f"{kubeconfig.name}-via-{self.port}")
+        proxied.write_text(yaml.safe_dump(config))
+        return proxied
 
     def start(self) -> TcpProxy:
         threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
