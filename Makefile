@@ -47,7 +47,7 @@ update-kube-openapi: dev
 # plane, helm for the chart tests, kubectl for the kubectl tests, controller-gen for the CRD
 # equivalence test, promtool for the alert tests.
 binaries: dev
-	$(BIN)/reactivejob-controlplane build --with helm --with kubectl --with argocd-health --with node
+	$(BIN)/reactivejob-controlplane build --with helm --with kubectl --with argocd-health --with node --with kueue
 	tests/crd_reference/generate.sh "$$(mktemp -d)" > /dev/null
 	$(BIN)/python -m tests.integration.test_observability > /dev/null
 

@@ -87,8 +87,12 @@ CNI_PLUGINS = tuple(
 )  # fmt: skip
 NODE_TOOLS = (KUBELET, KUBE_SCHEDULER, KUBE_PROXY, *CNI_PLUGINS)
 
+# Kueue, run as a host process beside a real node (testbed.kueue); its CRDs and webhook
+# manifests come from the same module's source.
+KUEUE = GoTool("kueue", "sigs.k8s.io/kueue/cmd/kueue", "kueue", "sigs.k8s.io/kueue")
+
 # What the tests drive besides the control plane; the demo needs none of them.
-TEST_TOOLS = {tool.binary: tool for tool in (HELM, KUBECTL, ARGOCD_HEALTH)}
+TEST_TOOLS = {tool.binary: tool for tool in (HELM, KUBECTL, ARGOCD_HEALTH, KUEUE)}
 
 
 def kubernetes_version() -> str:
