@@ -8,7 +8,7 @@
             print(job.metadata.name, job.status.state if job.status else None)
 
 The async client is AsyncReactiveJobClient, with the same methods as coroutines. Clients for the
-built-in kinds the operator uses (Job, Event, ConfigMap, Secret, Lease) are in ``.client`` and ``.aio``;
+built-in kinds the operator uses (Job, Event, ConfigMap, Secret, Lease, Workload) are in ``.client`` and ``.aio``;
 their models, and every nested type, are in ``.models``; wire values in ``.vocabulary``.
 """
 

@@ -1277,6 +1277,14 @@ class ReactiveJobRun(BaseModel):
         ...,
         description="Waiting (held until older Jobs finish, or suspended), Running, Succeeded, Failed, or\nCancelled (deleted by the operator before it finished: replaced or superseded).",
     )
+    reason: str | None = Field(
+        None,
+        description="Why the run ended, as its Job's condition says (BackoffLimitExceeded,\nDeadlineExceeded, PodFailurePolicy, FailedIndexes, CompletionsReached...).",
+    )
+    message: str | None = Field(
+        None,
+        description="The Job's own words on how the run ended; for an indexed Job with\nbackoffLimitPerIndex, the indexes that failed.",
+    )
 
 
 class ReactiveJobStatus(BaseModel):
@@ -1294,7 +1302,10 @@ class ReactiveJobStatus(BaseModel):
     conditions: list[ReactiveJobCondition] | None = Field(
         None, description="List of status conditions to indicate the status of a ReactiveJob."
     )
-    state: str | None = Field(None, description="Readable form of the state.")
+    state: str | None = Field(
+        None,
+        description="Readable form of the state. Queued and Evicted are Kueue's: the current Job waits\nfor admission, or was evicted (preempted) and waits to be admitted again.",
+    )
     current_job_name: str | None = Field(
         None,
         alias="currentJobName",
@@ -1914,6 +1925,75 @@ class WindowsSecurityContextOptions(BaseModel):
         alias="runAsUserName",
         description="The UserName in Windows to run the entrypoint of the container process. Defaults to the user specified in image metadata if unspecified. May also be set in PodSecurityContext. If set in both SecurityContext and PodSecurityContext, the value specified in SecurityContext takes precedence.",
     )
+
+
+class WorkloadAdmission(BaseModel):
+    """
+    Where the Workload was admitted.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    cluster_queue: str | None = Field(
+        None, alias="clusterQueue", description="The ClusterQueue whose quota the Workload holds."
+    )
+
+
+class WorkloadCondition(BaseModel):
+    """
+    A condition of a Workload (a metav1.Condition).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    last_transition_time: str | None = Field(None, alias="lastTransitionTime")
+    observed_generation: int | None = Field(None, alias="observedGeneration")
+
+
+class WorkloadSpec(BaseModel):
+    """
+    What the Workload asks of Kueue.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    queue_name: str | None = Field(
+        None, alias="queueName", description="The LocalQueue the Workload waits in."
+    )
+    priority_class_name: str | None = Field(
+        None,
+        alias="priorityClassName",
+        description="The priority class the Workload was made with.",
+    )
+    priority: int | None = Field(None, description="The Workload's priority.")
+    active: bool | None = Field(
+        None, description="False deactivates the Workload (Kueue evicts it and does not admit it)."
+    )
+
+
+class WorkloadStatus(BaseModel):
+    """
+    What Kueue says of the Workload.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    conditions: list[WorkloadCondition] | None = Field(
+        None, description="QuotaReserved, Admitted, Evicted, Requeued, PodsReady, Finished..."
+    )
+    admission: WorkloadAdmission | None = None
 
 
 class CSIVolumeSource(BaseModel):
@@ -3020,6 +3100,37 @@ class WeightedPodAffinityTerm(BaseModel):
         ...,
         description="weight associated with matching the corresponding podAffinityTerm, in the range 1-100.",
     )
+
+
+class Workload(BaseModel):
+    """
+    Workload is Kueue's unit of admission; Kueue makes one for each Job it manages.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(None, alias="apiVersion")
+    kind: str | None = None
+    metadata: ObjectMeta | None = None
+    spec: WorkloadSpec | None = None
+    status: WorkloadStatus | None = None
+
+
+class WorkloadList(BaseModel):
+    """
+    WorkloadList contains a list of Workload.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(None, alias="apiVersion")
+    kind: str | None = None
+    metadata: ListMeta | None = None
+    items: list[Workload]
 
 
 class ClusterTrustBundleProjection(BaseModel):

@@ -14,7 +14,7 @@ class ConcurrencyPolicy(StrEnum):
 
 
 class State(StrEnum):
-    """Readable form of the state."""
+    """Readable form of the state. Queued and Evicted are Kueue's: the current Job waits for admission, or was evicted (preempted) and waits to be admitted again."""
 
     NEW = "New"
     PROCESSING = "Processing"
@@ -23,6 +23,8 @@ class State(StrEnum):
     READY = "Ready"
     ERROR = "Error"
     SUSPENDED = "Suspended"
+    QUEUED = "Queued"
+    EVICTED = "Evicted"
 
 
 class RunCause(StrEnum):

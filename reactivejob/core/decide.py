@@ -29,6 +29,7 @@ from reactivejob_api.vocabulary import (
 from .config_refs import ConfigView
 from .desired import desired_job
 from .history import adopted_run, new_run, updated
+from .kueue import NO_KUEUE, KueueView, queue_outcome
 from .naming import GC_FINALIZERS, template_hash
 from .objects import annotations_of, meta, name_of
 from .ownership import Claims
@@ -104,17 +105,19 @@ def decide(
     digest: str | None = None,
     config: ConfigView | None = None,
     refused: str | None = None,
+    kueue: KueueView = NO_KUEUE,
 ) -> Plan:
     """What to do for ``reactive_job`` given its Jobs. ``template`` is its spec.jobTemplate as
     stored (None when only its hash, ``digest``, is known). ``config`` is what is known of the
     ConfigMaps and Secrets it references, when it opts in to config triggers. ``refused`` is
-    the API server's answer when it refused the Job the last Plan created.
+    the API server's answer when it refused the Job the last Plan created. ``kueue``: which
+    Jobs Kueue queues, and what their Workloads say.
 
     ``jobs`` are those labelled with its uid: which of them are its runs is decided here, by
     their controller reference (``Claims``)."""
     claims = Claims.of(reactive_job, jobs)
     plan = _decide(reactive_job, template, claims.runs, now, digest=digest, config=config,
-                   refused=refused)  # fmt: skip
+                   refused=refused, kueue=kueue)  # fmt: skip
     return _claimed(plan, reactive_job, claims, now)
 
 
@@ -127,12 +130,13 @@ def _decide(
     digest: str | None,
     config: ConfigView | None,
     refused: str | None,
+    kueue: KueueView,
 ) -> Plan:
     own = meta(reactive_job)
     if digest is None:
         assert template is not None, "decide() needs the template or its hash"
         digest = template_hash(template)
-    seen = Seen.of(reactive_job, jobs, digest, now, config)
+    seen = Seen.of(reactive_job, jobs, digest, now, config, kueue=kueue)
     if own.deletion_timestamp:
         return _deleting(seen, own.finalizers or [])
     if refused is not None:
@@ -203,6 +207,7 @@ class Seen:
     history: list[ReactiveJobRun]
     pending_rerun: str | None  # requested and not yet handled
     config: ConfigView | None  # with config triggers only
+    kueue: KueueView
 
     @classmethod
     def of(
@@ -212,6 +217,8 @@ class Seen:
         digest: str,
         now: datetime.datetime,
         config: ConfigView | None,
+        *,
+        kueue: KueueView,
     ) -> Seen:
         control = RunControl.of(reactive_job)
         previous = reactive_job.status
@@ -227,6 +234,7 @@ class Seen:
             history=(previous.history if previous else None) or [],
             pending_rerun=control.rerun if control.rerun != handled else None,
             config=config,
+            kueue=kueue,
         )
 
     @functools.cached_property  # read by several steps of one decision: made once
@@ -275,6 +283,8 @@ def _follow(seen: Seen, newest: Job) -> Plan:
     control, name = seen.control, name_of(newest)
     prune = pruned(seen.ordered, control)
     outcome, resume = job_outcome(newest), None
+    if outcome.state is State.PROCESSING and seen.kueue.queued(newest):
+        outcome = queue_outcome(newest, seen.kueue.workloads.get(name))
     replace: tuple[str, ...] = ()
     if is_held(newest) and control.suspend:
         outcome = Outcome(
@@ -326,22 +336,46 @@ def _start(seen: Seen, template: dict[str, Any], newest: Job | None) -> Plan:
         run=next_run_number(seen.ordered),
         hold=bool(blockers),
     )
+    if blockers and seen.kueue.owns_no_suspend(job):  # it cannot be held: it is not made yet
+        return _deferred(seen, job, blockers)
     if blockers:
         outcome = _waiting(job, blockers, control.policy)
     else:
         outcome = Outcome(State.PROCESSING, "JobCreated", "job created", name_of(job))
     rerun = f" (rerun {pending})" if pending else ""
     created = f"Created job {name_of(job)} for generation {seen.generation}{rerun}"
+    queued = seen.kueue.queued(job)
     return _plan(
         seen,
         outcome,
         create=job,
         # Recorded once: a Job of this name may exist already (a rerun token used before).
-        added=None if _recorded(seen, job) else new_run(job, cause, seen.now),
+        added=None if _recorded(seen, job) else new_run(job, cause, seen.now, queued=queued),
         prune=pruned([job, *seen.ordered], control),
         replace=_replaced(blockers, control),
         handled=pending,
         events=(Event("Normal", "JobCreated", created),),
+    )
+
+
+def _deferred(seen: Seen, job: Job, blockers: Sequence[Job]) -> Plan:
+    """A run whose Job's ``spec.suspend`` is not ours to write (Kueue's, or another
+    controller's) waits by not being made: made suspended, Kueue would start it on admission
+    beside the older Job. Nothing of it is recorded until it is made; a rerun it is for stays
+    pending."""
+    control = seen.control
+    older = ", ".join(name_of(j) for j in blockers)
+    message = (
+        f"generation {seen.generation} waits for {older} to finish (concurrencyPolicy "
+        f"{control.policy}); its job {name_of(job)} is made then, as Kueue or the controller in "
+        "spec.managedBy starts it"
+    )
+    outcome = Outcome(State.PROCESSING, "WaitingForPreviousRun", message)
+    return _plan(
+        seen,
+        outcome,
+        prune=pruned(seen.ordered, control),
+        replace=_replaced(blockers, control),
     )
 
 

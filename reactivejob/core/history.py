@@ -20,7 +20,7 @@ from reactivejob_api.vocabulary import (
     RunResult,
 )
 
-from .objects import JobState, annotations_of, name_of, result_of, stamp
+from .objects import JobState, annotations_of, name_of, stamp
 from .runs import generation_of, is_held, rerun_of
 
 MAX_HISTORY = 10
@@ -30,10 +30,13 @@ _OPEN = frozenset({RunResult.WAITING, RunResult.RUNNING})
 _DONE = frozenset({RunResult.SUCCEEDED, RunResult.FAILED})
 
 
-def new_run(job: Job, cause: str, now: datetime.datetime) -> ReactiveJobRun:
-    """The entry for a Job the operator creates (or finds made but not yet recorded)."""
+def new_run(
+    job: Job, cause: str, now: datetime.datetime, *, queued: bool = False
+) -> ReactiveJobRun:
+    """The entry for a Job the operator creates (or finds made but not yet recorded).
+    ``queued``: Kueue will create it suspended, until it is admitted."""
     noted = annotations_of(job)
-    waiting = is_held(job) or bool(job.spec and job.spec.suspend)
+    waiting = queued or is_held(job) or bool(job.spec and job.spec.suspend)
     return ReactiveJobRun(
         job_name=name_of(job),
         generation=generation_of(job),
@@ -92,13 +95,16 @@ def _brought_up_to_date(
     if result not in (RunResult.CANCELLED, RunResult.WAITING) and not entry.start_time:
         update["start_time"] = (_started(job) if job is not None else None) or stamp(now)
     if result not in (RunResult.RUNNING, RunResult.WAITING):
-        finished = JobState.of(job).finished_at if job is not None else None
-        update["completion_time"] = finished or stamp(now)
+        state = JobState.of(job) if job is not None else None
+        update["completion_time"] = (state.finished_at if state else None) or stamp(now)
+        if state is not None and state.result is not None:  # the Job controller's words
+            update |= {k: v for k, v in (("reason", state.reason), ("message", state.message)) if v}
     return entry.model_copy(update=update)
 
 
 def _observed(job: Job) -> str:
-    return result_of(job) or (
+    """Its result as soon as it is decided (see ``JobState``), else whether it runs."""
+    return JobState.of(job).result or (
         RunResult.WAITING if job.spec and job.spec.suspend else RunResult.RUNNING
     )
 

@@ -35,8 +35,13 @@ def stamp(moment: datetime.datetime, *, micro: bool = False) -> str:
 
 @dataclass(frozen=True)
 class JobState:
-    """What a Job's conditions say, read in this one place: its result once it has finished
-    (Complete or Failed is True), with that condition's reason and message, and when."""
+    """What a Job's conditions say, read in this one place: its result once it is decided, with
+    that condition's reason and message, and when.
+
+    Since Kubernetes 1.31 a Job says SuccessCriteriaMet or FailureTarget as soon as its result
+    is decided, and Complete or Failed only once every Pod has ended. The result is taken from
+    the first (the run's record says it at once); run control asks ``result_of``, which waits
+    for the second, because until then the Job's Pods may still run."""
 
     result: RunResult | None
     reason: str = ""
@@ -45,28 +50,46 @@ class JobState:
 
     @classmethod
     def of(cls, job: Job) -> JobState:
-        condition = _finished(job)
+        condition = _finished(job, _DECIDED)
         if condition is None:
             return cls(None)
-        at = (job.status.completion_time if job.status else None) or condition.last_transition_time
-        result = _RESULTS[str(condition.type)]
-        return cls(result, condition.reason or "", condition.message or "", str(at) if at else None)
+        status = job.status
+        at = (status.completion_time if status else None) or condition.last_transition_time
+        message = condition.message or ""
+        failed = status.failed_indexes if status else None
+        if failed:  # backoffLimitPerIndex: which indexes, not only that some did
+            message = (
+                f"{message} (failed indexes: {failed})" if message else f"failed indexes: {failed}"
+            )
+        return cls(
+            _DECIDED[str(condition.type)], condition.reason or "", message, str(at) if at else None
+        )
 
 
 def result_of(job: Job) -> RunResult | None:
-    """Succeeded or Failed once the Job has finished, else None: ``JobState.of(job).result``,
-    without the rest, as run control asks it of every Job several times per decision."""
-    condition = _finished(job)
+    """Succeeded or Failed once the Job has finished and its Pods have ended (Complete or
+    Failed), else None: run control asks it of every Job several times per decision."""
+    condition = _finished(job, _FINISHED)
     if condition is None:
         return None
-    return _RESULTS[str(condition.type)]
+    return _FINISHED[str(condition.type)]
 
 
-_RESULTS = {"Complete": RunResult.SUCCEEDED, "Failed": RunResult.FAILED}  # by condition type
+_FINISHED = {"Complete": RunResult.SUCCEEDED, "Failed": RunResult.FAILED}  # by condition type
+_DECIDED = {
+    **_FINISHED,
+    "SuccessCriteriaMet": RunResult.SUCCEEDED,
+    "FailureTarget": RunResult.FAILED,
+}
 
 
-def _finished(job: Job) -> JobCondition | None:
+def _finished(job: Job, kinds: dict[str, RunResult]) -> JobCondition | None:
+    """The first True condition of ``kinds``; Complete and Failed win over the early ones
+    (they come last, and carry the same reason)."""
+    early = None
     for condition in (job.status.conditions if job.status else None) or []:
-        if condition.status == "True" and condition.type in _RESULTS:
-            return condition
-    return None
+        if condition.status == "True" and condition.type in kinds:
+            if condition.type in _FINISHED:
+                return condition
+            early = early or condition
+    return early

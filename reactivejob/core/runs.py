@@ -99,11 +99,14 @@ def may_run(job: Job) -> bool:
     by it, never started). A Job suspended by anyone else (a user, Kueue's preemption) counts:
     whoever suspended it may resume it at any moment, and two runs would then overlap. An
     unfinished Job being deleted counts until it is gone (foreground deletion waits for its
-    Pods)."""
+    Pods). Whatever else it says, a Job whose Pods are still terminating counts until they
+    have stopped (``status.terminating``, kept by the job controller since 1.34)."""
+    status = job.status
+    if status is not None and status.terminating:
+        return True
     if result_of(job) is not None:
         return False
-    active = bool(job.status and job.status.active)
-    return active or not is_held(job)
+    return bool(status and status.active) or not is_held(job)
 
 
 def deleting(job: Job) -> bool:

@@ -36,6 +36,11 @@ def job_outcome(job: Job) -> Outcome:
     return Outcome(State.PROCESSING, "JobRunning", f"waiting for job {name} to complete", name)
 
 
+# Reconciling=True, which kstatus reads as InProgress: a Job runs, or will without anyone's help
+# (Kueue admits a queued Job, and again an evicted one), or the ReactiveJob is being deleted.
+_IN_PROGRESS = frozenset({State.PROCESSING, State.DELETING, State.QUEUED, State.EVICTED})
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """What run control adds to a status; None keeps what the previous status had."""
@@ -62,7 +67,7 @@ def build_status(
         outcome.state, "Unknown"
     )
     wanted = [(ConditionType.READY, ready, outcome.reason, outcome.message)]
-    if outcome.state in (State.PROCESSING, State.DELETING):
+    if outcome.state in _IN_PROGRESS:
         wanted.append((ConditionType.RECONCILING, "True", outcome.reason, outcome.message))
     if outcome.state is State.ERROR:
         wanted.append((ConditionType.STALLED, "True", outcome.reason, outcome.message))

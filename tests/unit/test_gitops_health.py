@@ -22,6 +22,7 @@ import yaml
 
 from reactivejob.core.config_refs import ConfigView, config_view, references
 from reactivejob.core.decide import Plan, decide
+from reactivejob.core.kueue import NO_KUEUE, QUEUE_NAME, Admission, KueueView
 from reactivejob.core.objects import stamp
 from reactivejob.engine.config_cache import TRIGGERS_OFF
 from reactivejob_api import ReactiveJob
@@ -95,6 +96,7 @@ class Cluster:
             "status": {"observedGeneration": -1},  # the CRD's status default
         }
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.kueue = NO_KUEUE
 
     def reconcile(self, now: datetime.datetime, config: ConfigView | None = None) -> Plan:
         plan = decide(
@@ -103,6 +105,7 @@ class Cluster:
             [Job.model_validate(j) for j in self.jobs.values()],
             now,
             config=config,
+            kueue=self.kueue,
         )
         assert not plan.fetch_template
         if plan.add_finalizer:
@@ -192,6 +195,45 @@ def _suspended_after_success() -> Cluster:
     cluster.change_spec(suspend=True)
     cluster.reconcile(at(600))
     return cluster
+
+
+def _queued() -> Cluster:
+    """Kueue's webhook made the Job suspended; no ClusterQueue has room for it yet."""
+    cluster = Cluster()
+    cluster.body["spec"]["jobTemplate"]["metadata"] = {"labels": {QUEUE_NAME: "team-a"}}
+    cluster.reconcile(at(0))
+    name = cluster.newest_job()
+    cluster.jobs[name]["spec"]["suspend"] = True
+    waiting = (
+        "couldn't assign flavors to pod set main: insufficient unused quota for cpu in flavor "
+        "default, 100m more needed"
+    )
+    cluster.kueue = KueueView(workloads={name: Admission(waiting=waiting)})
+    cluster.reconcile(at(1))
+    return cluster
+
+
+def queued() -> dict[str, Any]:
+    return _queued().body
+
+
+def evicted() -> dict[str, Any]:
+    """Admitted and running, then preempted by a Workload of higher priority."""
+    cluster = _queued()
+    name = cluster.newest_job()
+    cluster.jobs[name]["spec"]["suspend"] = False
+    cluster.job_runs(name, at(5))
+    cluster.kueue = KueueView(workloads={name: Admission(admitted=True, cluster_queue="batch")})
+    cluster.reconcile(at(5))
+    cluster.jobs[name]["spec"]["suspend"] = True
+    cluster.jobs[name]["status"] = {}
+    preempted = (
+        "Preempted to accommodate a workload (UID: 5d0b7f52-3c9f-4f6e-8a51-0c1d2e3f4a5b, "
+        "JobUID: 9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a) due to prioritization in the ClusterQueue"
+    )
+    cluster.kueue = KueueView(workloads={name: Admission(evicted=("Preempted", preempted))})
+    cluster.reconcile(at(40))
+    return cluster.body
 
 
 def healthy() -> dict[str, Any]:
@@ -301,6 +343,8 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "observed-generation-behind.yaml": observed_generation_behind,
     "deleting.yaml": deleting,
     "deletion-blocked.yaml": deletion_blocked,
+    "queued.yaml": queued,
+    "evicted.yaml": evicted,
 }
 
 HEADER = (
@@ -444,6 +488,18 @@ KSTATUS_EXPECTED = {
     ),
     "deleting.yaml": ("Terminating", "Resource scheduled for deletion"),
     "deletion-blocked.yaml": ("Terminating", "Resource scheduled for deletion"),
+    "queued.yaml": (
+        "InProgress",
+        "job migrate-rn8xz waits in LocalQueue team-a for admission by Kueue: couldn't assign "
+        "flavors to pod set main: insufficient unused quota for cpu in flavor default, 100m "
+        "more needed",
+    ),
+    "evicted.yaml": (
+        "InProgress",
+        "job migrate-rn8xz was evicted by Kueue: Preempted to accommodate a workload (UID"
+        ": 5d0b7f52-3c9f-4f6e-8a51-0c1d2e3f4a5b, JobUID: 9e8d7c6b-5a49-4382-9170-6f5e4d3c"
+        "2b1a) due to prioritization in the ClusterQueue; it runs again once admitted",
+    ),
 }
 
 # Argo CD health -> the kstatus statuses that mean the same to a person waiting on a sync.
