@@ -17,10 +17,13 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 FIELD_MANAGER = "reactivejob-controlplane"
+# libyaml's safe loader when PyYAML has it: Kueue's Workload CRD (1.4 MB) parses in 0.15 s
+# instead of 2 s.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_documents(path: Path) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [doc for doc in yaml.load_all(path.read_text(), Loader=_SAFE_LOADER) if doc]
 
 
 def server_side_apply(
@@ -41,11 +44,18 @@ def server_side_apply(
 
 def install_crds(api: client.ApiClient, paths: Iterable[Path], timeout: float = 30.0) -> list[str]:
     """Apply every CRD in ``paths`` and wait until each is Established (served)."""
+    documents = [document for path in paths for document in load_documents(path)]
+    return install_crd_documents(api, documents, timeout)
+
+
+def install_crd_documents(
+    api: client.ApiClient, documents: Iterable[Mapping[str, Any]], timeout: float = 30.0
+) -> list[str]:
+    """Apply every CRD of ``documents`` and wait until each is Established (served)."""
     names: list[str] = []
-    for path in paths:
-        for document in load_documents(path):
-            server_side_apply(api, document)
-            names.append(document["metadata"]["name"])
+    for document in documents:
+        server_side_apply(api, document)
+        names.append(document["metadata"]["name"])
     extensions = client.ApiextensionsV1Api(api)
     objects = client.CustomObjectsApi(api)
     deadline = time.monotonic() + timeout
