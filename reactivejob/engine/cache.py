@@ -170,6 +170,11 @@ class Cache:
     def reactive_job(self, key: Key) -> CachedReactiveJob | None:
         return self._scope(self._reactive_jobs, key[0]).store.get(key)
 
+    def owner_of_job(self, key: Key) -> str | None:
+        """The ReactiveJob the cached Job ``key`` was made for (its controller-name label)."""
+        job: CachedJob | None = self._scope(self._jobs, key[0]).store.get(key)
+        return job.owner if job is not None else None
+
     def jobs_of_owner(self, key: Key) -> list[Job]:
         """Jobs labelled as made for the ReactiveJob named ``key``, of any uid."""
         return [job.model() for job in self._by_owner.get(key, {}).values()]

@@ -4,8 +4,9 @@ Everything that talks to the API server (caches, reconciles, events, the Lease, 
 dry-runs) gets its client from here, so there is one set of credentials and one place that
 closes them. There are two pools: HTTP/1.1 has no multiplexing, so each open watch holds a
 connection for as long as it lasts. Watches get a pool of their own with no limit (their number
-is fixed by the scope: two per namespace, four with config triggers), so however many there
-are, they never take a connection the Lease, a reconcile or a webhook review is waiting for.
+is fixed by the scope: two per namespace, two more with config triggers, one with Kueue), so
+however many there are, they never take a connection the Lease, a reconcile or a webhook review
+is waiting for.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from reactivejob_api.aio import (
     AsyncJobClient,
     AsyncLeaseClient,
     AsyncSecretClient,
+    AsyncWorkloadClient,
 )
 from typedkube.aio import session_for
 
@@ -33,6 +35,7 @@ class WatchClients:
         self.jobs = AsyncJobClient(connection, http=self.http)
         self.config_maps = AsyncConfigMapClient(connection, http=self.http)
         self.secrets = AsyncSecretClient(connection, http=self.http)
+        self.workloads = AsyncWorkloadClient(connection, http=self.http)
 
 
 class ApiClients:

@@ -37,6 +37,7 @@ from .config_cache import TRIGGERS_OFF
 from .events import EventRecorder
 from .informer import Key
 from .metrics import JOBS_CREATED, RUNS_FINISHED
+from .workload_cache import KueueSource
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,15 @@ class Expectations:
 class Executor:
     """Carries out the Plans of ``decide`` for each key the work queue hands it."""
 
-    def __init__(self, clients: ApiClients, cache: Cache, recorder: EventRecorder) -> None:
+    def __init__(
+        self,
+        clients: ApiClients,
+        cache: Cache,
+        recorder: EventRecorder,
+        kueue: KueueSource | None = None,
+    ) -> None:
         self.clients = clients
+        self.kueue = kueue or KueueSource()
         self.cache = cache
         self.recorder = recorder
         self.expectations = Expectations()
@@ -121,10 +129,11 @@ class Executor:
         if config is None:
             return CONFIG_SYNC_RECHECK  # its ConfigMap and Secret caches have not listed yet
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        kueue = self.kueue.view(key[0], (name_of(j) for j in mine))
 
         def decided(entry: CachedReactiveJob, refused: str | None = None) -> Plan:
             return decide(reactive_job, entry.template, mine, now, digest=entry.template_hash,
-                          config=config or None, refused=refused)  # fmt: skip
+                          config=config or None, refused=refused, kueue=kueue)  # fmt: skip
 
         plan = decided(entry)
         if plan.fetch_template:

@@ -24,6 +24,7 @@ from .events import EventRecorder
 from .executor import Executor
 from .informer import Key
 from .metrics import LEADER, RECONCILE_DURATION, RECONCILES
+from .workload_cache import KueueSource, WorkloadCache
 from .workqueue import WorkQueue
 
 log = logging.getLogger("reactivejob")
@@ -41,6 +42,8 @@ class Options:
     leader_election: LeaderElection | None = None
     config_triggers: bool = False  # watch ConfigMaps and Secrets for spec.rerunOnConfigChange
     config_hash_key: bytes | None = field(default=None, repr=False)  # a secret: never shown
+    kueue: bool = False  # watch Kueue's Workloads: Queued, Admitted, Evicted in the status
+    kueue_manages_all: bool = False  # Kueue's manageJobsWithoutQueueName is set
 
 
 class Manager:
@@ -57,17 +60,32 @@ class Manager:
             else None
         )
         self.cache = Cache(clients, options.namespaces, on_change=self.queue.add, config=config)
+        self.workloads = (
+            WorkloadCache(clients, options.namespaces, self.cache.owner_of_job, self.queue.add)
+            if options.kueue
+            else None
+        )
         self.recorder = EventRecorder(clients.events)
-        self.executor = Executor(clients, self.cache, self.recorder)
+        self.executor = Executor(
+            clients,
+            self.cache,
+            self.recorder,
+            kueue=KueueSource(self.workloads, manages_all=options.kueue_manages_all),
+        )
         self.leading = asyncio.Event()
         self.elector = (
             LeaderElector(clients.leases, options.leader_election, self._leadership, _stop_now)
             if options.leader_election is not None
             else None
         )
-        # The config caches do not gate readiness or other reconciles: without the rights to
-        # list Secrets, only the objects that opt in wait (and say why).
-        self._informers = [*self.cache.informers, *(config.informers if config else [])]
+        # The config and Workload caches do not gate readiness or other reconciles: without the
+        # rights to list Secrets, only the objects that opt in wait (and say why); without
+        # Workloads, a queued Job reads Queued even when it was evicted.
+        self._informers = [
+            *self.cache.informers,
+            *(config.informers if config else []),
+            *(self.workloads.informers if self.workloads else []),
+        ]
         self._forever: list[asyncio.Task[None]] = []  # the caches and the elector: none ever ends
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -56,6 +56,18 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "Jobs and in status cannot be tried against guessed Secret values offline",
     )
     run.add_argument(
+        "--kueue",
+        action="store_true",
+        help="watch Kueue's Workloads (kueue.x-k8s.io/v1beta2), so that the status tells a queued "
+        "run from an admitted or evicted one (needs get, list, watch on workloads)",
+    )
+    run.add_argument(
+        "--kueue-manages-all-jobs",
+        action="store_true",
+        help="Kueue runs with manageJobsWithoutQueueName: every Job is queued, so run control "
+        "never writes spec.suspend and holds a run by not creating its Job",
+    )
+    run.add_argument(
         "--health-probe-bind-address",
         default=":8081",
         help="serves /healthz and /readyz; 0 disables (default: %(default)s)",
@@ -158,6 +170,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         leader_election=election,
         config_triggers=args.config_triggers,
         config_hash_key=getattr(args, "config_hash_key", None),
+        kueue=args.kueue,
+        kueue_manages_all=args.kueue_manages_all_jobs,
     )
     return ServeOptions(
         manager,

@@ -108,6 +108,9 @@ CONFIG_TRIGGERS = grant("", "configmaps", ["get", "list", "watch"]) | grant(
     "", "secrets", ["get", "list", "watch"]
 )
 
+# With kueue.enabled only: WorkloadCache lists and watches Kueue's Workloads (never writes).
+KUEUE = grant("kueue.x-k8s.io", "workloads", ["get", "list", "watch"])
+
 # kopf itself needs nothing: with settings.scanning.disabled it neither lists nor watches
 # CustomResourceDefinitions or namespaces (kopf/_core/reactor/observation.py); it learns the
 # resources it serves from discovery (/apis), which is in the authenticated baseline.

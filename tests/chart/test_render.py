@@ -61,6 +61,8 @@ def test_rendered_rbac_is_the_contract(helm: Path, values: Path) -> None:
     reconciling = contract.RECONCILING
     if (chosen.get("configTriggers") or {}).get("enabled"):
         reconciling |= contract.CONFIG_TRIGGERS
+    if (chosen.get("kueue") or {}).get("enabled"):
+        reconciling |= contract.KUEUE
     if watch:
         expected |= {watched: reconciling for watched in watch}
     else:
@@ -88,6 +90,16 @@ def test_config_triggers_pass_the_flag_only_when_enabled(helm: Path) -> None:
 
     assert "--config-triggers" in args("config-triggers-values.yaml")
     assert "--config-triggers" not in args("default-values.yaml")
+
+
+def test_kueue_passes_its_flags_only_when_enabled(helm: Path) -> None:
+    def args(values: str) -> list[str]:
+        documents = render(helm, CHART / "ci" / values, "rendered")
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        return list(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+
+    assert {"--kueue", "--kueue-manages-all-jobs"} <= set(args("kueue-values.yaml"))
+    assert not {"--kueue", "--kueue-manages-all-jobs"} & set(args("default-values.yaml"))
 
 
 def test_config_triggers_come_with_a_generated_key_for_the_config_hash(helm: Path) -> None:
