@@ -284,7 +284,7 @@ def _follow(seen: Seen, newest: Job) -> Plan:
     prune = pruned(seen.ordered, control)
     outcome, resume = job_outcome(newest), None
     if outcome.state is State.PROCESSING and seen.kueue.queued(newest):
-        outcome = queue_outcome(newest, seen.kueue.workloads.get(name))
+        outcome = queue_outcome(newest, seen.kueue.workloads.get(name), outcome)
     replace: tuple[str, ...] = ()
     if is_held(newest) and control.suspend:
         outcome = Outcome(

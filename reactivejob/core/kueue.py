@@ -86,16 +86,16 @@ def admission_of(
     )
 
 
-def queue_outcome(job: Job, admission: Admission | None) -> Outcome:
+def queue_outcome(job: Job, admission: Admission | None, running: Outcome) -> Outcome:
     """The state of a Kueue-managed Job that has not finished: Queued until admitted, Evicted
-    (with Kueue's reason) once preempted or evicted until admitted again, else running."""
+    (with Kueue's reason) once preempted or evicted until admitted again, Admitted while it
+    runs by its Workload's word, else ``running`` (Kueue's Workloads are not watched, or
+    Kueue has not made one: the label alone proves no admission)."""
     name = name_of(job)
     if not (job.spec and job.spec.suspend):
-        where = (
-            f" to ClusterQueue {admission.cluster_queue}"
-            if admission and admission.cluster_queue
-            else ""
-        )
+        if admission is None or not admission.admitted:
+            return running
+        where = f" to ClusterQueue {admission.cluster_queue}" if admission.cluster_queue else ""
         return Outcome(
             State.PROCESSING, "Admitted", f"job {name} was admitted by Kueue{where} and runs", name
         )

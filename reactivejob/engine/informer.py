@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
-from reactivejob_api import ApiError, Expired
+from reactivejob_api import ApiError, Expired, NotFound
 from typedkube.aio import AsyncResourceClient
 
 from .metrics import CACHED_OBJECTS, RELISTS, WATCH_RESTARTS
@@ -56,6 +56,7 @@ class Informer(Generic[V]):
     on_synced: Callable[[], None] | None = None  # after each complete list
     watch_timeout: int = WATCH_TIMEOUT
     page_size: int = PAGE_SIZE
+    not_served: str = ""  # what a 404 on the list means (a CRD not installed), for the log
 
     @property
     def kind(self) -> str:
@@ -91,8 +92,9 @@ class Informer(Generic[V]):
         WATCH_RESTARTS.labels(self.kind).inc()
         if isinstance(error, (ApiError, aiohttp.ClientError, OSError, ValueError)):
             # ValueError: a stream cut mid-line is not valid JSON; OSError covers timeouts.
-            log.warning("%s watch failed (%s); retrying in %.1fs", self.kind,
-                        error or type(error).__name__, backoff)  # fmt: skip
+            hint = f": {self.not_served}" if isinstance(error, NotFound) and self.not_served else ""
+            log.warning("%s watch failed (%s)%s; retrying in %.1fs", self.kind,
+                        error or type(error).__name__, hint, backoff)  # fmt: skip
         else:  # a bug: say so loudly, but a cache that stops would stall everything
             log.exception("%s watch failed unexpectedly; retrying", self.kind)
         await asyncio.sleep(backoff * random.uniform(0.8, 1.2))

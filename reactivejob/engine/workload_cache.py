@@ -18,6 +18,12 @@ from reactivejob.core.kueue import NO_KUEUE, Admission, KueueView, admission_of
 from .clients import ApiClients
 from .informer import Informer, Key
 
+NOT_SERVED = (
+    "the API server does not serve kueue.x-k8s.io/v1beta2 workloads: install Kueue (v0.15 or "
+    "newer), or turn --kueue off (kueue.enabled in the chart); Jobs with a queue-name label "
+    "still run without it, but a queued run cannot be told from an evicted one"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class CachedWorkload:
@@ -58,7 +64,9 @@ class WorkloadCache:
         self._on_change = on_change
         scopes: list[str | None] = list(namespaces) or [None]
         self._informers = {
-            ns: Informer(clients.watching.workloads, ns, workload_entry, self._changed)
+            ns: Informer(
+                clients.watching.workloads, ns, workload_entry, self._changed, not_served=NOT_SERVED
+            )
             for ns in scopes
         }
         self._by_job: dict[Key, Admission] = {}  # (namespace, Job name) -> its Workload's word

@@ -139,6 +139,15 @@ def test_an_admitted_job_reads_admitted_and_runs() -> None:
     assert (state, reason) == (State.PROCESSING, "Admitted") and "ClusterQueue batch" in message
 
 
+def test_a_running_labelled_job_is_not_called_admitted_without_its_workloads_word() -> None:
+    """Without --kueue (or before Kueue made its Workload) the label proves no admission."""
+    running = job("migrate-new", 2, QUEUED_DIGEST, state="running")
+    assert running.metadata is not None
+    running.metadata.labels = {QUEUE_NAME: "team-a"}
+    plan = decide(rj(2, template=QUEUED_TEMPLATE), QUEUED_TEMPLATE, [running], NOW)
+    assert _state(plan)[:2] == (State.PROCESSING, "JobRunning")
+
+
 def test_suspending_the_reactive_job_leaves_a_queued_job_and_holds_by_not_creating() -> None:
     queued = _queued_job("migrate-new")
     suspended = rj(2, template=QUEUED_TEMPLATE, spec={"suspend": True})
