@@ -94,7 +94,7 @@ class Informer(Generic[V]):
             # ValueError: a stream cut mid-line is not valid JSON; OSError covers timeouts.
             hint = f": {self.not_served}" if isinstance(error, NotFound) and self.not_served else ""
             log.warning("%s watch failed (%s)%s; retrying in %.1fs", self.kind,
-                        error or type(error).__name__, hint, backoff)  # fmt: skip
+                        str(error).strip() or type(error).__name__, hint, backoff)  # fmt: skip
         else:  # a bug: say so loudly, but a cache that stops would stall everything
             log.exception("%s watch failed unexpectedly; retrying", self.kind)
         await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
