@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client
 
 from testbed import binaries
+from testbed.kueue import Kueue, create_priority_classes, create_resource_flavor
 from testbed.node import host, images
 from testbed.node.node import RealCluster
 from tests.integration.chart_install import CHART, run_helm
@@ -89,6 +90,19 @@ def operator(node: RealCluster, kube: client.ApiClient) -> dict[str, Any]:
     )  # fmt: skip
     TIMINGS["helm install to Available"] = time.monotonic() - started
     return {"helm": helm, "kubeconfig": kubeconfig, "installed_at": time.time()}
+
+
+@pytest.fixture(scope="package")
+def kueue(node: RealCluster) -> Iterator[Kueue]:
+    """Real Kueue for the rest of the tier (a host process; see testbed.kueue), with what every
+    queue test shares: the ResourceFlavor "default" and the WorkloadPriorityClasses "low" (100)
+    and "high" (1000). Each test makes its own ClusterQueue and LocalQueue."""
+    with Kueue(node.control_plane, out=sys.stderr) as running:
+        TIMINGS["kueue up"] = running.startup_seconds
+        create_resource_flavor(node.kube, "default")
+        create_priority_classes(node.kube)
+        yield running
+        running.check_running()  # it must not have died under the tests
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
