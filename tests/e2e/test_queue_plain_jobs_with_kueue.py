@@ -1,7 +1,9 @@
 """Real Kueue beside the real node: plain batch/v1 Jobs queued, admitted one at a time, and a
 low-priority Job preempted by a high one and admitted again. This proves the test bed's Kueue
 (testbed.kueue) before any operator test leans on it, and records what Kueue does to Jobs and
-Workloads (printed at the end: run with -s to read it).
+Workloads (printed at the end: run with -s to read it). The file name orders it after
+test_operator_on_node, so Kueue's webhooks (the fixture lives for the rest of the tier) are
+not in the way of the tests that run without Kueue.
 """
 
 from __future__ import annotations
