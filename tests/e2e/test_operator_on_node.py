@@ -18,9 +18,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from reactivejob_api import GROUP, PLURAL, VERSION
-from testbed.node import images
 from testbed.node.node import RealCluster
 from tests.e2e.conftest import OPERATOR_NAMESPACE, RELEASE, TIMINGS
+from tests.e2e.templates import busybox
 from tests.integration.kube_helpers import Cluster, as_json, conditions, eventually
 from tests.samples import reactive_job
 
@@ -29,30 +29,6 @@ from tests.samples import reactive_job
 pytestmark = [pytest.mark.usefixtures("operator"), pytest.mark.timeout(1200)]
 
 LEASE = "reactivejob-operator.batch.cs.sap.com"
-
-
-def busybox(script: str, **spec: Any) -> dict[str, Any]:
-    """A Job template whose one container runs ``script`` in busybox's sh."""
-    return {
-        "spec": {
-            "backoffLimit": 0,
-            **spec,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [
-                        {
-                            "name": "run",
-                            "image": images.BUSYBOX_IMAGE,
-                            "imagePullPolicy": "Never",
-                            "command": ["sh", "-c", script],
-                        }
-                    ],
-                }
-            },
-        }
-    }
 
 
 def pods_of(cluster: Cluster, job: str) -> list[dict[str, Any]]:
@@ -110,6 +86,9 @@ def test_jobs_run_real_pods_and_report_the_job_controllers_reasons(cluster: Clus
     assert failed_job is not None
     kinds = [c["type"] for c in failed_job["status"]["conditions"] if c["status"] == "True"]
     assert kinds.index("FailureTarget") < kinds.index("Failed")
+    run = failed["status"]["history"][0]
+    assert (run["result"], run["reason"]) == ("Failed", "BackoffLimitExceeded"), run
+    assert run["message"] == stalled["message"]
 
     # A changed template runs a new Pod.
     cluster.patch("ok", {"spec": {"jobTemplate": busybox("echo again")}})
@@ -117,6 +96,27 @@ def test_jobs_run_real_pods_and_report_the_job_controllers_reasons(cluster: Clus
     assert again["status"]["currentJobName"] != job
     new_pod = pods_of(cluster, again["status"]["currentJobName"])[0]
     assert new_pod["metadata"]["uid"] != pod["metadata"]["uid"]
+
+
+def test_an_indexed_job_that_fails_some_indexes_names_them(cluster: Cluster) -> None:
+    """backoffLimitPerIndex: index 1 fails, 0 and 2 succeed; the Job fails with reason
+    FailedIndexes, and the status, the history and the Event say which."""
+    script = '[ "$JOB_COMPLETION_INDEX" != 1 ] || exit 7'
+    template = busybox(script, completionMode="Indexed", completions=3, parallelism=3,
+                       backoffLimitPerIndex=0)  # fmt: skip
+    del template["spec"]["backoffLimit"]  # backoffLimitPerIndex replaces it
+    cluster.create(reactive_job("indexed", template))
+    failed = cluster.wait_state("indexed", "Error", timeout=120)
+    stalled = conditions(failed)["Stalled"]
+    assert stalled["reason"] == "FailedIndexes", stalled
+    assert stalled["message"].endswith("(failed indexes: 1)"), stalled
+    run = failed["status"]["history"][0]
+    assert (run["reason"], run["message"]) == ("FailedIndexes", stalled["message"])
+    job = cluster.job(failed["status"]["currentJobName"])
+    assert job is not None and job["status"]["failedIndexes"] == "1"
+    assert job["status"]["succeeded"] == 2
+    (event,) = [e for e in cluster.events("indexed") if e["reason"] == "JobFailed"]
+    assert "failed indexes: 1" in event["message"]
 
 
 def test_replace_kills_the_running_pod_before_the_new_one_starts(cluster: Cluster) -> None:

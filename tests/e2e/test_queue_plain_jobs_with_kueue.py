@@ -26,7 +26,7 @@ from testbed.kueue import (
     create_local_queue,
     workload_of,
 )
-from testbed.node import images
+from tests.e2e.templates import busybox, plain_job
 from tests.integration.kube_helpers import as_json, eventually, manifest
 
 pytestmark = pytest.mark.timeout(900)
@@ -39,29 +39,7 @@ def queued_job(name: str, seconds: int, priority: str | None = None) -> dict[str
     labels = {QUEUE_LABEL: LOCAL_QUEUE}
     if priority is not None:
         labels[PRIORITY_CLASS_LABEL] = priority
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "backoffLimit": 0,
-            "template": {
-                "spec": {
-                    "restartPolicy": "Never",
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [
-                        {
-                            "name": "run",
-                            "image": images.BUSYBOX_IMAGE,
-                            "imagePullPolicy": "Never",
-                            "command": ["sleep", str(seconds)],
-                            "resources": {"requests": {"cpu": "100m"}},
-                        }
-                    ],
-                }
-            },
-        },
-    }
+    return plain_job(name, busybox(f"sleep {seconds}", labels=labels, cpu="100m"))
 
 
 class Recorder:
