@@ -2,7 +2,8 @@
 -- writes: state, plus the conditions Ready, Reconciling (a Job runs or waits), Stalled (the
 -- newest Job failed, or the config cannot be read), and spec.suspend.
 -- It reads them in kstatus's order (Flux, helm --wait), so those tools and Argo CD agree,
--- but for spec.suspend, which kstatus has no state for.
+-- but for spec.suspend, which kstatus has no state for. Kueue's states Queued and Evicted
+-- come with Reconciling=True: Progressing, as nobody has to act and an eviction is no failure.
 --
 -- Only the base and table libraries are used: a script in argocd-cm runs without string and
 -- math unless resource.customizations.useOpenLibs.batch.cs.sap.com_ReactiveJob is "true".
