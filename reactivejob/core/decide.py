@@ -418,7 +418,7 @@ def _plan(
     return Plan(
         add_finalizer=seen.guard,
         create=create,
-        release=_superseded(seen, create),
+        release=_superseded(seen, create, replace),
         delete=replace,
         prune=prune,
         resume=resume,
@@ -433,11 +433,12 @@ def _recorded(seen: Seen, job: Job) -> bool:
     return any(e.job_name == name_of(job) for e in seen.history)
 
 
-def _superseded(seen: Seen, create: Job | None) -> tuple[str, ...]:
+def _superseded(seen: Seen, create: Job | None, replace: Sequence[str]) -> tuple[str, ...]:
     """The protected Jobs to release: all but the newest, which keeps its finalizer (so TTL
-    never removes it) until a Job made now takes its place."""
+    never removes it) until a Job made now takes its place, or Replace deletes it (a run that
+    waits by not being made, beside Kueue, deletes the newest Job before making the next)."""
     newest = name_of(seen.ordered[0]) if seen.ordered and create is None else None
-    return tuple(n for n in seen.protected if n != newest)
+    return tuple(n for n in seen.protected if n != newest or n in replace)
 
 
 def _noticed(seen: Seen, outcome: Outcome, kind: str) -> Plan:

@@ -219,6 +219,8 @@ class JobAdditions:
                 if self._stopping.is_set():  # else the server ended it (timeout): watch on
                     return
         except BaseException as error:  # surfaced by the test through .error
+            if self._stopping.is_set():
+                return  # the stop cut the stream mid-read (urllib3: "Response ended prematurely")
             self.error = error
             self._listed.set()
 

@@ -37,6 +37,26 @@ def kueue_operator(
 
 
 @pytest.mark.parametrize("kueue_operator", [["--kueue-manages-all-jobs"]], indirect=True)
+def test_replace_deletes_the_older_job_then_makes_the_next(
+    cluster: Cluster, kueue_operator: OperatorProcess
+) -> None:
+    """The older Job is the newest that exists, and protected by our finalizer: it must be let
+    go with the delete, or the foreground deletion (and so the next run) waits forever."""
+    body = reactive_job("all", simple_template(**{REV: "1"}))
+    body["spec"]["concurrencyPolicy"] = "Replace"
+    with JobAdditions(cluster) as watch:
+        uid = cluster.create(body)["metadata"]["uid"]
+        first = eventually(lambda: next(iter(cluster.jobs(uid)), None), what="the first Job")
+        change(cluster, "all", 2)
+        done = cluster.wait_state("all", "Ready", timeout=30)
+        timeline = [(kind, name) for kind, owner, name, _ in watch.timeline if owner == uid]
+    new = done["status"]["currentJobName"]
+    old = first["metadata"]["name"]
+    assert timeline.index(("DELETED", old)) < timeline.index(("ADDED", new)), timeline
+    assert [h["result"] for h in done["status"]["history"]] == ["Succeeded", "Cancelled"]
+
+
+@pytest.mark.parametrize("kueue_operator", [["--kueue-manages-all-jobs"]], indirect=True)
 def test_forbid_makes_the_next_job_only_once_the_older_one_has_finished(
     cluster: Cluster, kueue_operator: OperatorProcess
 ) -> None:

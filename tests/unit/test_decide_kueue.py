@@ -72,6 +72,8 @@ def test_replace_deletes_the_older_job_and_makes_the_new_one_once_it_is_gone(way
     older = job("migrate-old", 1, OLD, state="running")
     replacing = _decided("Replace", template, [older], kueue)
     assert replacing.delete == ("migrate-old",) and replacing.create is None
+    # Still the newest Job, but deleted: our finalizer goes too, or the deletion never ends.
+    assert replacing.release == ("migrate-old",)
     going = older.model_copy(deep=True)
     assert going.metadata is not None
     going.metadata.deletion_timestamp = "2026-11-26T12:00:00Z"
