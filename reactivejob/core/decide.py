@@ -365,10 +365,10 @@ def _deferred(seen: Seen, job: Job, blockers: Sequence[Job]) -> Plan:
     pending."""
     control = seen.control
     older = ", ".join(name_of(j) for j in blockers)
+    owner = "Kueue admits it" if seen.kueue.queued(job) else "spec.managedBy's controller runs it"
     message = (
         f"generation {seen.generation} waits for {older} to finish (concurrencyPolicy "
-        f"{control.policy}); its job {name_of(job)} is made then, as Kueue or the controller in "
-        "spec.managedBy starts it"
+        f"{control.policy}); its job {name_of(job)} is made then, not held, as {owner}"
     )
     outcome = Outcome(State.PROCESSING, "WaitingForPreviousRun", message)
     return _plan(
