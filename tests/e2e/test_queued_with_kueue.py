@@ -59,7 +59,8 @@ def kueue_operator(
     )  # fmt: skip
     TIMINGS["helm upgrade with kueue.enabled"] = time.monotonic() - started
     # --wait ends when the new Pods are available; the old ones may still be stopping, and the
-    # Service still send webhook calls to them for a moment (see the closing note of #22).
+    # Service still send webhook calls to them for a moment: an old replica stops serving on
+    # SIGTERM while it is still an endpoint (no preStop delay), and the call is refused.
     core = client.CoreV1Api(kube)
 
     def settled() -> bool | None:
