@@ -19,9 +19,10 @@ from .clients import ApiClients
 from .informer import Informer, Key
 
 NOT_SERVED = (
-    "the API server does not serve kueue.x-k8s.io/v1beta2 workloads: install Kueue (v0.15 or "
-    "newer), or turn --kueue off (kueue.enabled in the chart); Jobs with a queue-name label "
-    "still run without it, but a queued run cannot be told from an evicted one"
+    "the API server does not serve kueue.x-k8s.io/v1beta2 workloads: install a Kueue that "
+    "serves them (tested with v0.17.0), or turn --kueue off (kueue.enabled in the chart); Jobs "
+    "with a queue-name label still run without it, but a queued run cannot be told from an "
+    "evicted one"
 )
 
 
