@@ -4396,6 +4396,11 @@ class ReactiveJobSpec(BaseModel):
         description="How many failed Jobs to keep, the newest Job included; older ones are deleted,\noldest first. The newest Job is never deleted. Unset: only the template's own\nttlSecondsAfterFinished removes Jobs.",
         ge=0,
     )
+    failure_log: bool | None = Field(
+        None,
+        alias="failureLog",
+        description="Keep the last lines of a failed container's log as its termination message:\ncontainers (and init containers) that set no terminationMessagePolicy get\nFallbackToLogsOnError on the Job. What you wrote is never changed, and turning\nthis on or off re-runs nothing (the template's hash does not include it).",
+    )
 
 
 class Job(BaseModel):

@@ -60,6 +60,8 @@ def desired_job(
         annotations[ANNOTATION_RERUN] = rerun
     if config_hash is not None:
         annotations[ANNOTATION_CONFIG_HASH] = config_hash
+    if reactive_job.spec is not None and reactive_job.spec.failure_log:
+        _fall_back_to_logs(spec)
     if hold and not spec.get("suspend"):
         spec["suspend"] = True
         annotations[ANNOTATION_HELD] = "true"
@@ -85,3 +87,17 @@ def desired_job(
         "spec": spec,
     }
     return Job.model_validate(body)
+
+
+# The kubelet then keeps the tail of a failed container's log (the last 80 lines, at most
+# 2048 bytes) as its termination message: nothing reads logs through the API server.
+FALLBACK_TO_LOGS = "FallbackToLogsOnError"
+
+
+def _fall_back_to_logs(spec: dict[str, Any]) -> None:
+    """spec.failureLog: every container and init container that sets no
+    terminationMessagePolicy gets FallbackToLogsOnError; one that sets a policy keeps it."""
+    pod = (spec.get("template") or {}).get("spec") or {}
+    for kind in ("initContainers", "containers"):
+        for container in pod.get(kind) or []:
+            container.setdefault("terminationMessagePolicy", FALLBACK_TO_LOGS)

@@ -98,6 +98,32 @@ def test_jobs_run_real_pods_and_report_the_job_controllers_reasons(cluster: Clus
     assert new_pod["metadata"]["uid"] != pod["metadata"]["uid"]
 
 
+def test_failure_log_keeps_the_end_of_a_failed_containers_log_as_its_message(
+    cluster: Cluster,
+) -> None:
+    """spec.failureLog: the kubelet keeps the tail of the log (FallbackToLogsOnError) as the
+    termination message; the Job's name is what it would be without the field."""
+    script = 'for i in $(seq 1 200); do echo "line $i"; done; exit 1'
+    body = reactive_job("last-words", busybox(script))
+    body["spec"]["failureLog"] = True
+    cluster.create(body)
+    failed = cluster.wait_state("last-words", "Error", timeout=90)
+    job = failed["status"]["currentJobName"]
+    pod = pods_of(cluster, job)[0]
+    container = pod["spec"]["containers"][0]
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 1
+    message = terminated["message"]
+    assert message.endswith("line 200\n") and "line 199\n" in message, message[-200:]
+    assert "line 100\n" not in message  # the tail only: 80 lines at most
+    # Turned off again: a new generation, the same template, so no new run.
+    cluster.patch("last-words", {"spec": {"failureLog": False}})
+    same = cluster.wait_state("last-words", "Error", timeout=30)
+    assert same["status"]["currentJobName"] == job
+    assert len(cluster.jobs(failed["metadata"]["uid"])) == 1
+
+
 def test_an_indexed_job_that_fails_some_indexes_names_them(cluster: Cluster) -> None:
     """backoffLimitPerIndex: index 1 fails, 0 and 2 succeed; the Job fails with reason
     FailedIndexes, and the status, the history and the Event say which."""

@@ -23,6 +23,7 @@ RUN_CONTROL_SPEC = (
     "successfulJobsHistoryLimit",
     "failedJobsHistoryLimit",
     "rerunOnConfigChange",
+    "failureLog",
 )
 RUN_CONTROL_STATUS = ("lastHandledRerun", "history")
 OURS = REPO / "generated" / "reactivejob_api" / "crds" / "reactivejobs.batch.cs.sap.com.yaml"

@@ -7,9 +7,11 @@ mocks."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from reactivejob.core.decide import decide
 from reactivejob.core.naming import job_name, template_hash
+from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import (
     ANNOTATION_GENERATION,
     ANNOTATION_HASH,
@@ -127,3 +129,45 @@ def test_a_long_name_is_cut_to_63_characters_without_a_trailing_separator() -> N
     longest_kept = "a" * 57  # 63 - len("-") - 5
     assert job_name(longest_kept, UID, 1) == f"{longest_kept}-{suffix}"
     assert job_name("a" * 56 + "-" + "b" * 10, UID, 1) == "a" * 56 + f"-{suffix}"
+
+
+def _containers(job: Job | None) -> dict[str, dict[str, Any]]:
+    """The Job's containers and init containers as sent on the wire, by name."""
+    assert job is not None
+    pod = job.model_dump(by_alias=True, exclude_unset=True, mode="json")["spec"]["template"]
+    spec = pod["spec"]
+    return {c["name"]: c for kind in ("initContainers", "containers") for c in spec.get(kind, [])}
+
+
+def test_failure_log_falls_back_to_logs_where_no_policy_is_set_and_changes_no_name() -> None:
+    template = simple_template()
+    pod = template["spec"]["template"]["spec"]
+    pod["initContainers"] = [{"name": "setup", "image": "alpine"}]
+    pod["containers"].append({"name": "own", "image": "alpine", "terminationMessagePolicy": "File"})
+    plain = decide(rj(template=template), template, [], NOW).create
+    opted = decide(rj(template=template, spec={"failureLog": True}), template, [], NOW).create
+    policies = {n: c.get("terminationMessagePolicy") for n, c in _containers(opted).items()}
+    fallback = "FallbackToLogsOnError"
+    assert policies == {"setup": fallback, "run": fallback, "own": "File"}
+    # Without the field the Job is exactly as before; with it, only those policies differ.
+    assert {n: c.get("terminationMessagePolicy") for n, c in _containers(plain).items()} == {
+        "setup": None,
+        "run": None,
+        "own": "File",
+    }
+    assert plain is not None and opted is not None
+    assert plain.metadata is not None and opted.metadata is not None
+    assert plain.metadata.name == opted.metadata.name
+    assert plain.metadata.annotations == opted.metadata.annotations  # the same template hash
+    assert "terminationMessagePolicy" not in template["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_turning_failure_log_on_re_runs_nothing() -> None:
+    template = simple_template()
+    first = decide(rj(1, template=template), template, [], NOW).create
+    assert first is not None and first.metadata is not None
+    made = first.model_copy(deep=True)
+    assert made.metadata is not None
+    made.metadata.creation_timestamp = "2026-11-26T11:00:00Z"
+    later = decide(rj(2, template=template, spec={"failureLog": True}), template, [made], NOW)
+    assert later.create is None
