@@ -85,7 +85,8 @@ def _brought_up_to_date(
     if entry.result not in _OPEN:
         return entry  # finished: final
     job = jobs.get(entry.job_name)
-    observed = _observed(job) if job is not None else None
+    state = JobState.of(job) if job is not None else None  # read once: result, words, times
+    observed = _observed(job, state) if job is not None and state is not None else None
     if observed not in _DONE:  # what happened wins over what was decided
         observed = decided.get(entry.job_name) or observed
     result = observed
@@ -95,16 +96,15 @@ def _brought_up_to_date(
     if result not in (RunResult.CANCELLED, RunResult.WAITING) and not entry.start_time:
         update["start_time"] = (_started(job) if job is not None else None) or stamp(now)
     if result not in (RunResult.RUNNING, RunResult.WAITING):
-        state = JobState.of(job) if job is not None else None
         update["completion_time"] = (state.finished_at if state else None) or stamp(now)
         if state is not None and state.result is not None:  # the Job controller's words
             update |= {k: v for k, v in (("reason", state.reason), ("message", state.message)) if v}
     return entry.model_copy(update=update)
 
 
-def _observed(job: Job) -> str:
+def _observed(job: Job, state: JobState) -> str:
     """Its result as soon as it is decided (see ``JobState``), else whether it runs."""
-    return JobState.of(job).result or (
+    return state.result or (
         RunResult.WAITING if job.spec and job.spec.suspend else RunResult.RUNNING
     )
 

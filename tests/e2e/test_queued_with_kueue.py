@@ -91,12 +91,19 @@ def kueue_operator(
 
 
 @pytest.fixture
-def queue(kube: client.ApiClient, namespace: str) -> str:
+def queue(kube: client.ApiClient, namespace: str) -> Iterator[str]:
     """A LocalQueue in the test's namespace on a ClusterQueue of its own with room for one Job
-    asking cpu 100m."""
+    asking cpu 100m; the ClusterQueue goes with the test (its Workloads go with the namespace)."""
     create_cluster_queue(kube, namespace)
     create_local_queue(kube, namespace, QUEUE, namespace)
-    return QUEUE
+    yield QUEUE
+    try:
+        client.CustomObjectsApi(kube).delete_cluster_custom_object(
+            "kueue.x-k8s.io", "v1beta2", "clusterqueues", namespace
+        )
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
 
 
 def queued(script: str, priority: str | None = None, **spec: Any) -> dict[str, Any]:
@@ -134,21 +141,6 @@ class States:
                     seen.append((state, reason))
 
 
-def most_running_at_once(additions: JobAdditions, uids: Sequence[str]) -> int:
-    """The most Jobs of ``uids`` unsuspended and unfinished at one instant, as the watch saw."""
-    running: set[str] = set()
-    most = 0
-    for kind, owner, name, runs in additions.timeline:
-        if owner not in uids:
-            continue
-        if runs and kind != "DELETED":
-            running.add(name)
-        else:
-            running.discard(name)
-        most = max(most, len(running))
-    return most
-
-
 def current_job(cluster: Cluster, name: str) -> str | None:
     return ((cluster.get(name) or {}).get("status") or {}).get("currentJobName")
 
@@ -182,7 +174,8 @@ def test_two_reactivejobs_under_forbid_run_in_turn_through_one_queue(
             cluster.patch(name, {"spec": {"jobTemplate": queued("echo second run")}})
         done = [cluster.wait_state(name, "Ready", timeout=180) for name in names]
         time.sleep(1)  # the last events reach the watch
-    assert most_running_at_once(additions, uids) == 1  # the queue had room for one
+    most, at_once = additions.most_running_at_once(*uids)
+    assert most == 1, at_once  # the queue had room for one
     for obj, uid in zip(done, uids, strict=True):
         history = obj["status"]["history"]
         assert [e["result"] for e in history] == ["Succeeded", "Succeeded"], history
@@ -295,17 +288,3 @@ def test_replace_deletes_the_admitted_job_before_the_new_one_is_made(
     assert [e["result"] for e in history] == ["Succeeded", "Cancelled"], history
     never_ours_to_suspend(additions.of(uid))
     assert all(j["labels"][LABEL_CONTROLLER_UID] == uid for j in additions.of(uid))
-
-
-@pytest.fixture(autouse=True)
-def _no_cluster_queue_left(kube: client.ApiClient, namespace: str) -> Iterator[None]:
-    """Each test's ClusterQueue goes with it (its Workloads go with the namespace)."""
-    yield
-    objects = client.CustomObjectsApi(kube)
-    try:
-        objects.delete_cluster_custom_object(
-            "kueue.x-k8s.io", "v1beta2", "clusterqueues", namespace
-        )
-    except client.ApiException as error:
-        if error.status != 404:
-            raise

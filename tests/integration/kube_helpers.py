@@ -233,14 +233,15 @@ class JobAdditions:
         owner = job["metadata"]["labels"].get(LABEL_CONTROLLER_UID, "")
         self.timeline.append((kind, owner, job["metadata"]["name"], runs))
 
-    def most_running_at_once(self, uid: str) -> tuple[int, list[str]]:
-        """The most Jobs of ``uid`` that were unsuspended and unfinished at one instant, as the
-        watch saw it, with their names at the first such instant."""
+    def most_running_at_once(self, *uids: str) -> tuple[int, list[str]]:
+        """The most Jobs of ``uids`` (the ReactiveJobs' uids) that were unsuspended and
+        unfinished at one instant, as the watch saw it, with their names at the first such
+        instant."""
         assert self.error is None, f"the Job watch failed: {self.error!r}"
         running: set[str] = set()
         most: tuple[int, list[str]] = (0, [])
         for kind, owner, name, runs in self.timeline:
-            if owner != uid:
+            if owner not in uids:
                 continue
             if runs and kind != "DELETED":
                 running.add(name)
