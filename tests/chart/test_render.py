@@ -135,6 +135,21 @@ def test_without_leader_election_an_upgrade_never_runs_two_operators(helm: Path)
     assert strategy("leaderElection.enabled=true", "replicaCount=2") is None
 
 
+def test_a_stopping_pod_serves_on_until_services_stop_sending_to_it(helm: Path) -> None:
+    def pod(*sets: str) -> dict[str, Any]:
+        documents = render(helm, None, "rendered", *sets)
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
+        return spec
+
+    default = pod()
+    assert default["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    assert default["terminationGracePeriodSeconds"] == 35  # the sleep, then kopf's shutdown
+    off = pod("shutdownDelaySeconds=0")
+    assert "lifecycle" not in off["containers"][0]
+    assert off["terminationGracePeriodSeconds"] == 30
+
+
 def _rendered_rights(documents: list[dict[str, Any]]) -> dict[str | None, Rights]:
     """The chart ServiceAccount's rights by namespace (None: cluster-wide), from the rendered
     bindings and the roles they name; a binding to a role the chart does not render (a

@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from reactivejob_api import GROUP, PLURAL, VERSION
 from testbed import binaries
 from testbed.kueue import Kueue, create_priority_classes, create_resource_flavor
 from testbed.node import host, images
 from testbed.node.node import RealCluster
+from tests.e2e.templates import busybox
 from tests.integration.chart_install import CHART, run_helm
-from tests.integration.kube_helpers import Cluster
+from tests.integration.kube_helpers import Cluster, eventually
+from tests.samples import reactive_job
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = "reactivejob-operator"
@@ -89,7 +92,29 @@ def operator(node: RealCluster, kube: client.ApiClient) -> dict[str, Any]:
         kubeconfig=kubeconfig,
     )  # fmt: skip
     TIMINGS["helm install to Available"] = time.monotonic() - started
+    # Available says the Pods are ready; kube-proxy routes the Service to them a moment later.
+    wait_until_the_webhook_answers(kube)
     return {"helm": helm, "kubeconfig": kubeconfig, "installed_at": time.time()}
+
+
+def wait_until_the_webhook_answers(kube: client.ApiClient) -> None:
+    """Until a dry-run create is reviewed through the webhook's Service (refusals and
+    timeouts reaching it are 500s)."""
+    objects = client.CustomObjectsApi(kube)
+    probe = reactive_job("probe", busybox("true"))
+
+    def answers() -> bool | None:
+        try:
+            objects.create_namespaced_custom_object(
+                GROUP, VERSION, OPERATOR_NAMESPACE, PLURAL, probe, dry_run="All"
+            )
+        except client.ApiException as error:
+            if error.status is not None and error.status >= 500:
+                return None
+            raise
+        return True
+
+    eventually(answers, 60, "the webhook answering through its Service")
 
 
 @pytest.fixture(scope="package")

@@ -10,6 +10,7 @@ running Pod; a leader's Pod deleted; the kubelet's token rotation.
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 from typing import Any
 
@@ -227,10 +228,14 @@ def test_the_webhook_is_called_through_its_service(cluster: Cluster) -> None:
 def test_deleting_the_leaders_pod_hands_over_to_the_other(
     kube: client.ApiClient, cluster: Cluster
 ) -> None:
+    """While the leader's Pod goes away the webhook must answer every review: the deleted Pod
+    is still among the Service's endpoints for a moment, so it has to keep serving until
+    kube-proxy stops sending it connections (the chart's preStop sleep)."""
     coordination, core = client.CoordinationV1Api(kube), client.CoreV1Api(kube)
     lease = coordination.read_namespaced_lease(LEASE, OPERATOR_NAMESPACE)
     assert lease.spec is not None and lease.spec.holder_identity
     leader = lease.spec.holder_identity.split("_")[0]  # "<pod name>_<uuid>"
+    reviews = ReviewsDuring(cluster)
     core.delete_namespaced_pod(leader, OPERATOR_NAMESPACE)
 
     def new_holder() -> str | None:
@@ -238,9 +243,50 @@ def test_deleting_the_leaders_pod_hands_over_to_the_other(
         holder = (spec.holder_identity or "") if spec else ""
         return holder if holder and not holder.startswith(leader + "_") else None
 
+    def leader_gone() -> bool:
+        try:
+            core.read_namespaced_pod(leader, OPERATOR_NAMESPACE)
+        except ApiException as error:
+            return bool(error.status == 404)
+        return False
+
     eventually(new_holder, 60, "another replica holding the Lease")
+    eventually(leader_gone, 60, "the deleted Pod gone")
+    time.sleep(2)  # connections made just as it went
+    answered, failures = reviews.stop()
+    assert failures == [] and answered > 20
     cluster.create(reactive_job("after-failover", busybox("echo ok")))
     cluster.wait_state("after-failover", "Ready", timeout=90)
+
+
+class ReviewsDuring:
+    """Dry-run creates of a ReactiveJob, back to back on a thread: each one is reviewed by
+    the webhook through its Service, as a user's `kubectl apply` is."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.answered = 0
+        self.failures: list[str] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        body = reactive_job("dry-run", busybox("echo ok"))
+        while not self._stopping.is_set():
+            try:
+                self.cluster.objects.create_namespaced_custom_object(
+                    GROUP, VERSION, self.cluster.namespace, PLURAL, body, dry_run="All"
+                )
+                self.answered += 1
+            except ApiException as error:
+                self.failures.append(f"{error.status}: {error.body}")
+            self._stopping.wait(0.2)
+
+    def stop(self) -> tuple[int, list[str]]:
+        self._stopping.set()
+        self._thread.join(timeout=30)
+        return self.answered, self.failures
 
 
 def test_twenty_reactivejobs_run_their_pods_to_ready(cluster: Cluster) -> None:

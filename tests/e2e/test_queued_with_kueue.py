@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from reactivejob_api import GROUP, PLURAL, VERSION
 from reactivejob_api.vocabulary import ANNOTATION_HELD, LABEL_CONTROLLER_UID
 from testbed.kueue import (
     PRIORITY_CLASS_LABEL,
@@ -27,7 +26,12 @@ from testbed.kueue import (
     create_cluster_queue,
     create_local_queue,
 )
-from tests.e2e.conftest import OPERATOR_NAMESPACE, RELEASE, TIMINGS
+from tests.e2e.conftest import (
+    OPERATOR_NAMESPACE,
+    RELEASE,
+    TIMINGS,
+    wait_until_the_webhook_answers,
+)
 from tests.e2e.templates import busybox, plain_job
 from tests.integration.chart_install import CHART, run_helm
 from tests.integration.kube_helpers import (
@@ -58,9 +62,8 @@ def kueue_operator(
         kubeconfig=operator["kubeconfig"],
     )  # fmt: skip
     TIMINGS["helm upgrade with kueue.enabled"] = time.monotonic() - started
-    # --wait ends when the new Pods are available; the old ones may still be stopping, and the
-    # Service still send webhook calls to them for a moment: an old replica stops serving on
-    # SIGTERM while it is still an endpoint (no preStop delay), and the call is refused.
+    # --wait ends when the new Pods are available; an old one, still stopping, may hold the
+    # Lease for a moment yet, and it runs without --kueue.
     core = client.CoreV1Api(kube)
 
     def settled() -> bool | None:
@@ -72,21 +75,7 @@ def kueue_operator(
         ) or None
 
     eventually(settled, 120, "the old operator Pods gone")
-    probe = reactive_job("probe", busybox("true"))
-    objects = client.CustomObjectsApi(kube)
-
-    def webhook_answers() -> bool | None:
-        try:
-            objects.create_namespaced_custom_object(
-                GROUP, VERSION, OPERATOR_NAMESPACE, PLURAL, probe, dry_run="All"
-            )
-        except client.ApiException as error:
-            if error.status is not None and error.status >= 500:
-                return None
-            raise
-        return True
-
-    eventually(webhook_answers, 60, "the webhook answering through its Service")
+    wait_until_the_webhook_answers(kube)
     return operator
 
 
