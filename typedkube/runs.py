@@ -38,12 +38,42 @@ RECONNECT = 0.5  # seconds between attempts to resume a watch the connection dro
 
 class RunFailed(Exception):
     """The run finished and failed; ``reason`` and ``message`` are the Job's (or, when no Job
-    could be made, the operator's)."""
+    could be made, the operator's), the message with what the failed Pod said. ``failure``
+    holds that as fields: which container, its exit code, the kubelet's reason and the
+    termination message (None when no Pod said anything)."""
 
     def __init__(self, run: Run) -> None:
         super().__init__(f"{run.job_name or 'no job'}: {run.reason}: {run.message}")
         self.run = run
         self.job_name, self.reason, self.message = run.job_name, run.reason, run.message
+        self.failure = run.failure
+        self.container = run.failure.container if run.failure else None
+        self.exit_code = run.failure.exit_code if run.failure else None
+
+
+@dataclass(frozen=True)
+class PodFailure:
+    """What a failed run's Pod said, as the operator recorded it in the run's history entry."""
+
+    pod: str
+    container: str | None
+    exit_code: int | None
+    reason: str | None  # the kubelet's: Error, OOMKilled, ImagePullBackOff...
+    message: str | None  # the termination message, first 1 KiB, control characters escaped
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any] | None) -> PodFailure | None:
+        said = (entry or {}).get("failure") or {}
+        if not said.get("pod"):
+            return None
+        code = said.get("exitCode")
+        return cls(
+            pod=str(said["pod"]),
+            container=said.get("container"),
+            exit_code=int(code) if code is not None else None,
+            reason=said.get("reason"),
+            message=said.get("message"),
+        )
 
 
 class RunTimeout(TimeoutError):
@@ -60,6 +90,7 @@ class Run:
     reason: str
     message: str
     object: Mapping[str, Any]
+    failure: PodFailure | None = None  # for a failed run whose Pod said why
 
 
 def finished_run(obj: Mapping[str, Any], for_run: str | None = None) -> Run | None:
@@ -77,17 +108,27 @@ def finished_run(obj: Mapping[str, Any], for_run: str | None = None) -> Run | No
         if entry is not history[0]:  # a newer run came since: judge it by its own record
             if entry.get("result") not in (SUCCEEDED, FAILED):
                 return None
-            return Run(entry["result"], entry.get("jobName"), entry["result"], "", obj)
+            return Run(
+                entry["result"],
+                entry.get("jobName"),
+                entry.get("reason") or entry["result"],
+                entry.get("message") or "",
+                obj,
+                PodFailure.of(entry),
+            )
     state = status.get("state")
     if state not in ("Ready", "Error"):
         return None
     ready = ready_condition(status)
+    job_name = status.get("currentJobName")
+    entry = next((e for e in history if e.get("jobName") == job_name), None)
     return Run(
         result=SUCCEEDED if state == "Ready" else FAILED,
-        job_name=status.get("currentJobName"),
+        job_name=job_name,
         reason=ready.get("reason", ""),
         message=ready.get("message", ""),
         object=obj,
+        failure=PodFailure.of(entry) if state == "Error" else None,
     )
 
 
