@@ -8,7 +8,7 @@
             print(job.metadata.name, job.status.state if job.status else None)
 
 The async client is AsyncReactiveJobClient, with the same methods as coroutines. Clients for the
-built-in kinds the operator uses (Job, Event, ConfigMap, Secret, Lease, Workload) are in ``.client`` and ``.aio``;
+built-in kinds the operator uses (Job, Event, ConfigMap, Secret, Lease, Pod, Workload) are in ``.client`` and ``.aio``;
 their models, and every nested type, are in ``.models``; wire values in ``.vocabulary``.
 """
 
@@ -27,7 +27,7 @@ from typedkube import (
     Unauthorized,
     WatchEvent,
 )
-from typedkube.runs import RunFailed, RunTimeout
+from typedkube.runs import PodFailure, RunFailed, RunTimeout
 
 from . import models
 from .aio import AsyncReactiveJobClient
@@ -37,6 +37,7 @@ from .models import (
     ReactiveJobList,
     ReactiveJobCondition,
     ReactiveJobRun,
+    ReactiveJobRunFailure,
     ReactiveJobSpec,
     ReactiveJobStatus,
 )
@@ -65,11 +66,13 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "NotFound",
+    "PodFailure",
     "ReactiveJob",
     "ReactiveJobClient",
     "ReactiveJobCondition",
     "ReactiveJobList",
     "ReactiveJobRun",
+    "ReactiveJobRunFailure",
     "ReactiveJobSpec",
     "ReactiveJobStatus",
     "RunFailed",

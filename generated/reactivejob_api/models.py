@@ -152,6 +152,30 @@ class ConfigMapKeySelector(BaseModel):
     )
 
 
+class ContainerExtendedResourceRequest(BaseModel):
+    """
+    ContainerExtendedResourceRequest has the mapping of container name, extended resource name to the device request name.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    container_name: str = Field(
+        ..., alias="containerName", description="The name of the container requesting resources."
+    )
+    request_name: str = Field(
+        ...,
+        alias="requestName",
+        description="The name of the request in the special ResourceClaim which corresponds to the extended resource.",
+    )
+    resource_name: str = Field(
+        ...,
+        alias="resourceName",
+        description="The name of the extended resource in that container which gets backed by DRA.",
+    )
+
+
 class ContainerPort(BaseModel):
     """
     ContainerPort represents a network port in a single container.
@@ -222,6 +246,71 @@ class ContainerRestartRuleOnExitCodes(BaseModel):
         None,
         description="Specifies the set of values to check for container exit codes. At most 255 elements are allowed.",
     )
+
+
+class ContainerStateRunning(BaseModel):
+    """
+    ContainerStateRunning is a running state of a container.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    started_at: str | None = Field(
+        None, alias="startedAt", description="Time at which the container was last (re-)started"
+    )
+
+
+class ContainerStateTerminated(BaseModel):
+    """
+    ContainerStateTerminated is a terminated state of a container.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    container_id: str | None = Field(
+        None,
+        alias="containerID",
+        description="Container's ID in the format '<type>://<container_id>'",
+    )
+    exit_code: int = Field(
+        ..., alias="exitCode", description="Exit status from the last termination of the container"
+    )
+    finished_at: str | None = Field(
+        None, alias="finishedAt", description="Time at which the container last terminated"
+    )
+    message: str | None = Field(
+        None, description="Message regarding the last termination of the container"
+    )
+    reason: str | None = Field(
+        None, description="(brief) reason from the last termination of the container"
+    )
+    signal: int | None = Field(
+        None, description="Signal from the last termination of the container"
+    )
+    started_at: str | None = Field(
+        None,
+        alias="startedAt",
+        description="Time at which previous execution of the container started",
+    )
+
+
+class ContainerStateWaiting(BaseModel):
+    """
+    ContainerStateWaiting is a waiting state of a container.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    message: str | None = Field(
+        None, description="Message regarding why the container is not yet running."
+    )
+    reason: str | None = Field(None, description="(brief) reason the container is not yet running.")
 
 
 class EmptyDirVolumeSource(BaseModel):
@@ -493,6 +582,18 @@ class HostAlias(BaseModel):
     ip: str = Field(..., description="IP address of the host file entry.")
 
 
+class HostIP(BaseModel):
+    """
+    HostIP represents a single IP address allocated to the host.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    ip: str = Field(..., description="IP is the IP address assigned to the host")
+
+
 class HostPathVolumeSource(BaseModel):
     """
     Represents a host path mapped into a pod. Host path volumes do not support ownership management or SELinux relabeling.
@@ -529,6 +630,22 @@ class ImageVolumeSource(BaseModel):
     reference: str | None = Field(
         None,
         description="Required: Image or artifact reference to be used. Behaves in the same way as pod.spec.containers[*].image. Pull secrets will be assembled in the same way as for the container image by looking up node credentials, SA image pull secrets, and pod spec image pull secrets. More info: https://kubernetes.io/docs/concepts/containers/images This field is optional to allow higher level config management to default or override container images in workload controllers like Deployments and StatefulSets.",
+    )
+
+
+class ImageVolumeStatus(BaseModel):
+    """
+    ImageVolumeStatus represents the image-based volume status.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    image_ref: str = Field(
+        ...,
+        alias="imageRef",
+        description="ImageRef is the digest of the image used for this volume. It should have a value that's similar to the pod's status.containerStatuses[i].imageID. The ImageRef length should not exceed 256 characters.",
     )
 
 
@@ -644,6 +761,30 @@ class LeaseSpec(BaseModel):
     )
 
 
+class LinuxContainerUser(BaseModel):
+    """
+    LinuxContainerUser represents user identity information in Linux containers
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    gid: int = Field(
+        ...,
+        description="GID is the primary gid initially attached to the first process in the container",
+    )
+    supplemental_groups: list[int] | None = Field(
+        None,
+        alias="supplementalGroups",
+        description="SupplementalGroups are the supplemental groups initially attached to the first process in the container",
+    )
+    uid: int = Field(
+        ...,
+        description="UID is the primary uid initially attached to the first process in the container",
+    )
+
+
 class LocalObjectReference(BaseModel):
     """
     LocalObjectReference contains enough information to let you locate the referenced object inside the same namespace.
@@ -716,6 +857,30 @@ class NFSVolumeSource(BaseModel):
     server: str = Field(
         ...,
         description="server is the hostname or IP address of the NFS server. More info: https://kubernetes.io/docs/concepts/storage/volumes#nfs",
+    )
+
+
+class NodeAllocatableResourceClaimStatus(BaseModel):
+    """
+    NodeAllocatableResourceClaimStatus describes the status of node allocatable resources allocated via DRA.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    containers: list[str] | None = Field(
+        None,
+        description="Containers lists the names of all containers in this pod that reference the claim.",
+    )
+    resource_claim_name: str = Field(
+        ...,
+        alias="resourceClaimName",
+        description="ResourceClaimName is the resource claim referenced by the pod that resulted in this node allocatable resource allocation.",
+    )
+    resources: dict[str, int | str] = Field(
+        ...,
+        description="Resources is a map of the node-allocatable resource name to the aggregate quantity allocated to the claim.",
     )
 
 
@@ -936,6 +1101,44 @@ class PodCertificateProjection(BaseModel):
     )
 
 
+class PodCondition(BaseModel):
+    """
+    PodCondition contains details for the current condition of this pod.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    last_probe_time: str | None = Field(
+        None, alias="lastProbeTime", description="Last time we probed the condition."
+    )
+    last_transition_time: str | None = Field(
+        None,
+        alias="lastTransitionTime",
+        description="Last time the condition transitioned from one status to another.",
+    )
+    message: str | None = Field(
+        None, description="Human-readable message indicating details about last transition."
+    )
+    observed_generation: int | None = Field(
+        None,
+        alias="observedGeneration",
+        description="If set, this represents the .metadata.generation that the pod condition was set based upon.",
+    )
+    reason: str | None = Field(
+        None, description="Unique, one-word, CamelCase reason for the condition's last transition."
+    )
+    status: str = Field(
+        ...,
+        description="Status is the status of the condition. Can be True, False, Unknown. More info: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle#pod-conditions",
+    )
+    type: str = Field(
+        ...,
+        description="Type is the type of the condition. More info: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle#pod-conditions",
+    )
+
+
 class PodDNSConfigOption(BaseModel):
     """
     PodDNSConfigOption defines DNS resolver options of a pod.
@@ -947,6 +1150,27 @@ class PodDNSConfigOption(BaseModel):
     )
     name: str | None = Field(None, description="Name is this DNS resolver option's name. Required.")
     value: str | None = Field(None, description="Value is this DNS resolver option's value.")
+
+
+class PodExtendedResourceClaimStatus(BaseModel):
+    """
+    PodExtendedResourceClaimStatus is stored in the PodStatus for the extended resource requests backed by DRA. It stores the generated name for the corresponding special ResourceClaim created by the scheduler.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    request_mappings: list[ContainerExtendedResourceRequest] = Field(
+        ...,
+        alias="requestMappings",
+        description="RequestMappings identifies the mapping of <container, extended resource backed by DRA> to  device request in the generated ResourceClaim.",
+    )
+    resource_claim_name: str = Field(
+        ...,
+        alias="resourceClaimName",
+        description="ResourceClaimName is the name of the ResourceClaim that was generated for the Pod in the namespace of the Pod.",
+    )
 
 
 class PodFailurePolicyOnExitCodesRequirement(BaseModel):
@@ -1017,6 +1241,18 @@ class PodFailurePolicyRule(BaseModel):
     )
 
 
+class PodIP(BaseModel):
+    """
+    PodIP represents a single IP address allocated to the pod.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    ip: str = Field(..., description="IP is the IP address assigned to the pod")
+
+
 class PodOS(BaseModel):
     """
     PodOS defines the OS parameters of a pod.
@@ -1074,6 +1310,26 @@ class PodResourceClaim(BaseModel):
         None,
         alias="resourceClaimTemplateName",
         description="ResourceClaimTemplateName is the name of a ResourceClaimTemplate object in the same namespace as this pod.\n\nThe template will be used to create a new ResourceClaim, which will be bound to this pod. When this pod is deleted, the ResourceClaim will also be deleted. The pod name and resource name, along with a generated component, will be used to form a unique name for the ResourceClaim, which will be recorded in pod.status.resourceClaimStatuses.\n\nWhen the DRAWorkloadResourceClaims feature gate is enabled and the pod belongs to a PodGroup that defines a PodGroupResourceClaim with the same Name and ResourceClaimTemplateName, this PodResourceClaim resolves to the ResourceClaim generated for the PodGroup. All pods in the group that define an equivalent PodResourceClaim matching the PodGroupResourceClaim's Name and ResourceClaimTemplateName share the same generated ResourceClaim. ResourceClaims generated for a PodGroup are owned by the PodGroup and their lifecycles are tied to the PodGroup instead of any individual pod.\n\nThis field is immutable and no changes will be made to the corresponding ResourceClaim by the control plane after creating the ResourceClaim.\n\nExactly one of ResourceClaimName and ResourceClaimTemplateName must be set.",
+    )
+
+
+class PodResourceClaimStatus(BaseModel):
+    """
+    PodResourceClaimStatus is stored in the PodStatus for each PodResourceClaim which references a ResourceClaimTemplate. It stores the generated name for the corresponding ResourceClaim.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    name: str = Field(
+        ...,
+        description="Name uniquely identifies this resource claim inside the pod. This must match the name of an entry in pod.spec.resourceClaims, which implies that the string must be a DNS_LABEL.",
+    )
+    resource_claim_name: str | None = Field(
+        None,
+        alias="resourceClaimName",
+        description="ResourceClaimName is the name of the ResourceClaim that was generated for the Pod in the namespace of the Pod.\n\nWhen the DRAWorkloadResourceClaims feature is enabled and the corresponding PodResourceClaim matches a PodGroupResourceClaim made by the Pod's PodGroup, then this is the name of the ResourceClaim generated and reserved for the PodGroup.\n\nIf this is unset, then generating a ResourceClaim was not necessary. The pod.spec.resourceClaims entry can be ignored in this case.",
     )
 
 
@@ -1244,82 +1500,31 @@ class ReactiveJobCondition(BaseModel):
     )
 
 
-class ReactiveJobRun(BaseModel):
+class ReactiveJobRunFailure(BaseModel):
     """
-    One run of a ReactiveJob, as recorded in its status.
+    The container that failed a run, as its Pod's status says; when no container ran, the
+    first one that could not start (its waiting reason), or the Pod's own reason.
     """
 
     model_config = ConfigDict(
         extra="allow",
         populate_by_name=True,
     )
-    job_name: str = Field(..., alias="jobName", description="Name of the Job made for the run.")
-    generation: int = Field(..., description="Generation of the ReactiveJob the run was made for.")
-    template_hash: str = Field(
-        ..., alias="templateHash", description="sha256 of the job template the run was made from."
+    pod: str | None = Field(None, description="Name of the Pod.")
+    container: str | None = Field(
+        None, description="Name of the container (an init container's too)."
     )
-    cause: str = Field(..., description="Why the run was made.")
-    rerun: str | None = Field(
-        None, description="The batch.cs.sap.com/rerun token the run was made for, if any."
-    )
-    config_hash: str | None = Field(
-        None,
-        alias="configHash",
-        description="sha256 over the referenced ConfigMaps' and Secrets' names and data the run was made\nwith (with rerunOnConfigChange only).",
-    )
-    start_time: str | None = Field(
-        None, alias="startTime", description="When the run's Job started (was created or resumed)."
-    )
-    completion_time: str | None = Field(
-        None, alias="completionTime", description="When the run's Job finished."
-    )
-    result: str = Field(
-        ...,
-        description="Waiting (held until older Jobs finish, or suspended), Running, Succeeded, Failed, or\nCancelled (deleted by the operator before it finished: replaced or superseded).",
+    exit_code: int | None = Field(
+        None, alias="exitCode", description="Its exit code, when it ran and ended."
     )
     reason: str | None = Field(
         None,
-        description="Why the run ended, as its Job's condition says (BackoffLimitExceeded,\nDeadlineExceeded, PodFailurePolicy, FailedIndexes, CompletionsReached...).",
+        description="The kubelet's reason: Error, OOMKilled, ContainerCannotRun, DeadlineExceeded,\nErrImagePull or ImagePullBackOff (never started), Evicted...",
     )
     message: str | None = Field(
         None,
-        description="The Job's own words on how the run ended; for an indexed Job with\nbackoffLimitPerIndex, the indexes that failed.",
-    )
-
-
-class ReactiveJobStatus(BaseModel):
-    """
-    ReactiveJobStatus defines the observed state of ReactiveJob.
-    """
-
-    model_config = ConfigDict(
-        extra="allow",
-        populate_by_name=True,
-    )
-    observed_generation: int | None = Field(
-        None, alias="observedGeneration", description="Observed generation."
-    )
-    conditions: list[ReactiveJobCondition] | None = Field(
-        None, description="List of status conditions to indicate the status of a ReactiveJob."
-    )
-    state: str | None = Field(
-        None,
-        description="Readable form of the state. Queued and Evicted are Kueue's: the current Job waits\nfor admission, or was evicted (preempted) and waits to be admitted again.",
-    )
-    current_job_name: str | None = Field(
-        None,
-        alias="currentJobName",
-        description="Name of current job; that is, the name of the last job that was created for this ReactiveJob.",
-    )
-    last_handled_rerun: str | None = Field(
-        None,
-        alias="lastHandledRerun",
-        description="The last value of the batch.cs.sap.com/rerun annotation that a Job was made for.",
-    )
-    history: list[ReactiveJobRun] | None = Field(
-        None,
-        description="The last 10 runs, newest first. Kept after their Jobs are deleted.",
-        max_length=10,
+        description="The container's termination message (or the kubelet's words on why it could not\nstart): its first 1 KiB, control characters escaped.",
+        max_length=4096,
     )
 
 
@@ -1362,6 +1567,30 @@ class ResourceFieldSelector(BaseModel):
     resource: str = Field(..., description="Required: resource to select")
 
 
+class ResourceHealth(BaseModel):
+    """
+    ResourceHealth represents the health of a resource. It has the latest device health information. This is a part of KEP https://kep.k8s.io/4680.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    health: str | None = Field(
+        None,
+        description="Health of the resource. can be one of:\n - Healthy: operates as normal\n - Unhealthy: reported unhealthy. We consider this a temporary health issue\n              since we do not have a mechanism today to distinguish\n              temporary and permanent issues.\n - Unknown: The status cannot be determined.\n            For example, Device Plugin got unregistered and hasn't been re-registered since.\n\nIn future we may want to introduce the PermanentlyUnhealthy Status.",
+    )
+    message: str | None = Field(
+        None,
+        description='Message provides human-readable context for Health (e.g. "ECC error count exceeded threshold"). This field is populated by the kubelet when ResourceHealthStatusMessage is enabled if the DRA plugin returns a message, and is null otherwise.',
+    )
+    resource_id: str = Field(
+        ...,
+        alias="resourceID",
+        description="ResourceID is the unique identifier of the resource. See the ResourceID type for more information.",
+    )
+
+
 class ResourceRequirements(BaseModel):
     """
     ResourceRequirements describes the compute resource requirements.
@@ -1382,6 +1611,25 @@ class ResourceRequirements(BaseModel):
     requests: dict[str, int | str] | None = Field(
         None,
         description="Requests describes the minimum amount of compute resources required. If Requests is omitted for a container, it defaults to Limits if that is explicitly specified, otherwise to an implementation-defined value. Requests cannot exceed Limits. More info: https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/",
+    )
+
+
+class ResourceStatus(BaseModel):
+    """
+    ResourceStatus represents the status of a single resource allocated to a Pod.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    name: str = Field(
+        ...,
+        description='Name of the resource. Must be unique within the pod and in case of non-DRA resource, match one of the resources from the pod spec. For DRA resources, the value must be "claim:<claim_name>/<request>". When this status is reported about a container, the "claim_name" and "request" must match one of the claims of this container.',
+    )
+    resources: list[ResourceHealth] | None = Field(
+        None,
+        description="List of unique resources health. Each element in the list contains an unique resource ID and its health. At a minimum, for the lifetime of a Pod, resource ID must uniquely identify the resource allocated to the Pod on the Node. If other Pod on the same Node reports the status with the same resource ID, it must be the same resource they share. See ResourceID type definition for a specific format it has in various use cases.",
     )
 
 
@@ -1865,6 +2113,21 @@ class VolumeResourceRequirements(BaseModel):
     )
 
 
+class VolumeStatus(BaseModel):
+    """
+    VolumeStatus represents the status of a mounted volume. At most one of its members must be specified.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    image: ImageVolumeStatus | None = Field(
+        None,
+        description="image represents an OCI object (a container image or artifact) pulled and mounted on the kubelet's host machine.",
+    )
+
+
 class VsphereVirtualDiskVolumeSource(BaseModel):
     """
     Represents a vSphere volume resource.
@@ -2155,6 +2418,41 @@ class ContainerRestartRule(BaseModel):
         None,
         alias="exitCodes",
         description="Represents the exit codes to check on container exits.",
+    )
+
+
+class ContainerState(BaseModel):
+    """
+    ContainerState holds a possible state of container. Only one of its members may be specified. If none of them is specified, the default one is ContainerStateWaiting.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    running: ContainerStateRunning | None = Field(
+        None, description="Details about a running container"
+    )
+    terminated: ContainerStateTerminated | None = Field(
+        None, description="Details about a terminated container"
+    )
+    waiting: ContainerStateWaiting | None = Field(
+        None, description="Details about a waiting container"
+    )
+
+
+class ContainerUser(BaseModel):
+    """
+    ContainerUser represents user identity information
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    linux: LinuxContainerUser | None = Field(
+        None,
+        description="Linux holds user identity information initially attached to the first process of the containers in Linux. Note that the actual running identity can be changed if the process has enough privilege to do so.",
     )
 
 
@@ -2878,6 +3176,89 @@ class Probe(BaseModel):
     )
 
 
+class ReactiveJobRun(BaseModel):
+    """
+    One run of a ReactiveJob, as recorded in its status.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    job_name: str = Field(..., alias="jobName", description="Name of the Job made for the run.")
+    generation: int = Field(..., description="Generation of the ReactiveJob the run was made for.")
+    template_hash: str = Field(
+        ..., alias="templateHash", description="sha256 of the job template the run was made from."
+    )
+    cause: str = Field(..., description="Why the run was made.")
+    rerun: str | None = Field(
+        None, description="The batch.cs.sap.com/rerun token the run was made for, if any."
+    )
+    config_hash: str | None = Field(
+        None,
+        alias="configHash",
+        description="sha256 over the referenced ConfigMaps' and Secrets' names and data the run was made\nwith (with rerunOnConfigChange only).",
+    )
+    start_time: str | None = Field(
+        None, alias="startTime", description="When the run's Job started (was created or resumed)."
+    )
+    completion_time: str | None = Field(
+        None, alias="completionTime", description="When the run's Job finished."
+    )
+    result: str = Field(
+        ...,
+        description="Waiting (held until older Jobs finish, or suspended), Running, Succeeded, Failed, or\nCancelled (deleted by the operator before it finished: replaced or superseded).",
+    )
+    reason: str | None = Field(
+        None,
+        description="Why the run ended, as its Job's condition says (BackoffLimitExceeded,\nDeadlineExceeded, PodFailurePolicy, FailedIndexes, CompletionsReached...).",
+    )
+    message: str | None = Field(
+        None,
+        description="The Job's own words on how the run ended; for an indexed Job with\nbackoffLimitPerIndex, the indexes that failed.",
+    )
+    failure: ReactiveJobRunFailure | None = Field(
+        None,
+        description="For a failed run, what its Pods said when the operator saw it fail: read once from\ntheir status, never from their logs.",
+    )
+
+
+class ReactiveJobStatus(BaseModel):
+    """
+    ReactiveJobStatus defines the observed state of ReactiveJob.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    observed_generation: int | None = Field(
+        None, alias="observedGeneration", description="Observed generation."
+    )
+    conditions: list[ReactiveJobCondition] | None = Field(
+        None, description="List of status conditions to indicate the status of a ReactiveJob."
+    )
+    state: str | None = Field(
+        None,
+        description="Readable form of the state. Queued and Evicted are Kueue's: the current Job waits\nfor admission, or was evicted (preempted) and waits to be admitted again.",
+    )
+    current_job_name: str | None = Field(
+        None,
+        alias="currentJobName",
+        description="Name of current job; that is, the name of the last job that was created for this ReactiveJob.",
+    )
+    last_handled_rerun: str | None = Field(
+        None,
+        alias="lastHandledRerun",
+        description="The last value of the batch.cs.sap.com/rerun annotation that a Job was made for.",
+    )
+    history: list[ReactiveJobRun] | None = Field(
+        None,
+        description="The last 10 runs, newest first. Kept after their Jobs are deleted.",
+        max_length=10,
+    )
+
+
 class Secret(BaseModel):
     """
     Secret holds secret data of a certain type. The total bytes of the values in the Data field must be less than MaxSecretSize bytes.
@@ -3082,6 +3463,31 @@ class TopologySpreadConstraint(BaseModel):
     )
 
 
+class VolumeMountStatus(BaseModel):
+    """
+    VolumeMountStatus shows status of volume mounts.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    mount_path: str = Field(
+        ..., alias="mountPath", description="MountPath corresponds to the original VolumeMount."
+    )
+    name: str = Field(..., description="Name corresponds to the name of the original VolumeMount.")
+    recursive_read_only: str | None = Field(
+        None,
+        alias="recursiveReadOnly",
+        description="RecursiveReadOnly must be set to Disabled, Enabled, or unspecified (for non-readonly mounts). An IfPossible value in the original VolumeMount must be translated to Disabled or Enabled, depending on the mount result.",
+    )
+    volume_status: VolumeStatus | None = Field(
+        None,
+        alias="volumeStatus",
+        description="volumeStatus represents volume-type-specific status about the mounted volume.",
+    )
+
+
 class WeightedPodAffinityTerm(BaseModel):
     """
     The weights of all of the matched WeightedPodAffinityTerm fields are added per-node to find the most preferred node(s)
@@ -3222,6 +3628,82 @@ class ConfigMapList(BaseModel):
     metadata: ListMeta | None = Field(
         None,
         description="More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    )
+
+
+class ContainerStatus(BaseModel):
+    """
+    ContainerStatus contains details for the current status of this container.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    allocated_resources: dict[str, int | str] | None = Field(
+        None,
+        alias="allocatedResources",
+        description="AllocatedResources represents the compute resources allocated for this container by the node. Kubelet sets this value to Container.Resources.Requests upon successful pod admission and after successfully admitting desired pod resize.",
+    )
+    allocated_resources_status: list[ResourceStatus] | None = Field(
+        None,
+        alias="allocatedResourcesStatus",
+        description="AllocatedResourcesStatus represents the status of various resources allocated for this Pod.",
+    )
+    container_id: str | None = Field(
+        None,
+        alias="containerID",
+        description="ContainerID is the ID of the container in the format '<type>://<container_id>'. Where type is a container runtime identifier, returned from Version call of CRI API (for example \"containerd\").",
+    )
+    image: str = Field(
+        ...,
+        description="Image is the name of container image that the container is running. The container image may not match the image used in the PodSpec, as it may have been resolved by the runtime. More info: https://kubernetes.io/docs/concepts/containers/images.",
+    )
+    image_id: str = Field(
+        ...,
+        alias="imageID",
+        description="ImageID is the image ID of the container's image. The image ID may not match the image ID of the image used in the PodSpec, as it may have been resolved by the runtime.",
+    )
+    last_state: ContainerState | None = Field(
+        None,
+        alias="lastState",
+        description="LastTerminationState holds the last termination state of the container to help debug container crashes and restarts. This field is not populated if the container is still running and RestartCount is 0.",
+    )
+    name: str = Field(
+        ...,
+        description="Name is a DNS_LABEL representing the unique name of the container. Each container in a pod must have a unique name across all container types. Cannot be updated.",
+    )
+    ready: bool = Field(
+        ...,
+        description="Ready specifies whether the container is currently passing its readiness check. The value will change as readiness probes keep executing. If no readiness probes are specified, this field defaults to true once the container is fully started (see Started field).\n\nThe value is typically used to determine whether a container is ready to accept traffic.",
+    )
+    resources: ResourceRequirements | None = Field(
+        None,
+        description="Resources represents the compute resource requests and limits that have been successfully enacted on the running container after it has been started or has been successfully resized.",
+    )
+    restart_count: int = Field(
+        ...,
+        alias="restartCount",
+        description="RestartCount holds the number of times the container has been restarted. Kubelet makes an effort to always increment the value, but there are cases when the state may be lost due to node restarts and then the value may be reset to 0. The value is never negative.",
+    )
+    started: bool | None = Field(
+        None,
+        description="Started indicates whether the container has finished its postStart lifecycle hook and passed its startup probe. Initialized as false, becomes true after startupProbe is considered successful. Resets to false when the container is restarted, or if kubelet loses state temporarily. In both cases, startup probes will run again. Is always true when no startupProbe is defined and container is running and has passed the postStart lifecycle hook. The null value must be treated the same as false.",
+    )
+    state: ContainerState | None = Field(
+        None, description="State holds details about the container's current condition."
+    )
+    stop_signal: str | None = Field(
+        None,
+        alias="stopSignal",
+        description='StopSignal reports the effective stop signal for this container\n\nPossible enum values:\n - `"SIGABRT"`\n - `"SIGALRM"`\n - `"SIGBUS"`\n - `"SIGCHLD"`\n - `"SIGCLD"`\n - `"SIGCONT"`\n - `"SIGFPE"`\n - `"SIGHUP"`\n - `"SIGILL"`\n - `"SIGINT"`\n - `"SIGIO"`\n - `"SIGIOT"`\n - `"SIGKILL"`\n - `"SIGPIPE"`\n - `"SIGPOLL"`\n - `"SIGPROF"`\n - `"SIGPWR"`\n - `"SIGQUIT"`\n - `"SIGRTMAX"`\n - `"SIGRTMAX-1"`\n - `"SIGRTMAX-10"`\n - `"SIGRTMAX-11"`\n - `"SIGRTMAX-12"`\n - `"SIGRTMAX-13"`\n - `"SIGRTMAX-14"`\n - `"SIGRTMAX-2"`\n - `"SIGRTMAX-3"`\n - `"SIGRTMAX-4"`\n - `"SIGRTMAX-5"`\n - `"SIGRTMAX-6"`\n - `"SIGRTMAX-7"`\n - `"SIGRTMAX-8"`\n - `"SIGRTMAX-9"`\n - `"SIGRTMIN"`\n - `"SIGRTMIN+1"`\n - `"SIGRTMIN+10"`\n - `"SIGRTMIN+11"`\n - `"SIGRTMIN+12"`\n - `"SIGRTMIN+13"`\n - `"SIGRTMIN+14"`\n - `"SIGRTMIN+15"`\n - `"SIGRTMIN+2"`\n - `"SIGRTMIN+3"`\n - `"SIGRTMIN+4"`\n - `"SIGRTMIN+5"`\n - `"SIGRTMIN+6"`\n - `"SIGRTMIN+7"`\n - `"SIGRTMIN+8"`\n - `"SIGRTMIN+9"`\n - `"SIGSEGV"`\n - `"SIGSTKFLT"`\n - `"SIGSTOP"`\n - `"SIGSYS"`\n - `"SIGTERM"`\n - `"SIGTRAP"`\n - `"SIGTSTP"`\n - `"SIGTTIN"`\n - `"SIGTTOU"`\n - `"SIGURG"`\n - `"SIGUSR1"`\n - `"SIGUSR2"`\n - `"SIGVTALRM"`\n - `"SIGWINCH"`\n - `"SIGXCPU"`\n - `"SIGXFSZ"`',
+    )
+    user: ContainerUser | None = Field(
+        None,
+        description="User represents user identity information initially attached to the first process of the container",
+    )
+    volume_mounts: list[VolumeMountStatus] | None = Field(
+        None, alias="volumeMounts", description="Status of volume mounts."
     )
 
 
@@ -3536,6 +4018,116 @@ class PodAntiAffinity(BaseModel):
         None,
         alias="requiredDuringSchedulingIgnoredDuringExecution",
         description="If the anti-affinity requirements specified by this field are not met at scheduling time, the pod will not be scheduled onto the node. If the anti-affinity requirements specified by this field cease to be met at some point during pod execution (e.g. due to a pod label update), the system may or may not try to eventually evict the pod from its node. When there are multiple elements, the lists of nodes corresponding to each podAffinityTerm are intersected, i.e. all terms must be satisfied.",
+    )
+
+
+class PodStatus(BaseModel):
+    """
+    PodStatus represents information about the status of a pod. Status may trail the actual state of a system, especially if the node that hosts the pod cannot contact the control plane.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    allocated_resources: dict[str, int | str] | None = Field(
+        None,
+        alias="allocatedResources",
+        description="AllocatedResources is the total requests allocated for this pod by the node. If pod-level requests are not set, this will be the total requests aggregated across containers in the pod.",
+    )
+    conditions: list[PodCondition] | None = Field(
+        None,
+        description="Current service state of pod. More info: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle#pod-conditions",
+    )
+    container_statuses: list[ContainerStatus] | None = Field(
+        None,
+        alias="containerStatuses",
+        description="Statuses of containers in this pod. Each container in the pod should have at most one status in this list, and all statuses should be for containers in the pod. However this is not enforced. If a status for a non-existent container is present in the list, or the list has duplicate names, the behavior of various Kubernetes components is not defined and those statuses might be ignored. More info: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle#pod-and-container-status",
+    )
+    ephemeral_container_statuses: list[ContainerStatus] | None = Field(
+        None,
+        alias="ephemeralContainerStatuses",
+        description="Statuses for any ephemeral containers that have run in this pod. Each ephemeral container in the pod should have at most one status in this list, and all statuses should be for containers in the pod. However this is not enforced. If a status for a non-existent container is present in the list, or the list has duplicate names, the behavior of various Kubernetes components is not defined and those statuses might be ignored. More info: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle#pod-and-container-status",
+    )
+    extended_resource_claim_status: PodExtendedResourceClaimStatus | None = Field(
+        None,
+        alias="extendedResourceClaimStatus",
+        description="Status of extended resource claim backed by DRA.",
+    )
+    host_ip: str | None = Field(
+        None,
+        alias="hostIP",
+        description="hostIP holds the IP address of the host to which the pod is assigned. Empty if the pod has not started yet. A pod can be assigned to a node that has a problem in kubelet which in turns mean that HostIP will not be updated even if there is a node is assigned to pod",
+    )
+    host_i_ps: list[HostIP] | None = Field(
+        None,
+        alias="hostIPs",
+        description="hostIPs holds the IP addresses allocated to the host. If this field is specified, the first entry must match the hostIP field. This list is empty if the pod has not started yet. A pod can be assigned to a node that has a problem in kubelet which in turns means that HostIPs will not be updated even if there is a node is assigned to this pod.",
+    )
+    init_container_statuses: list[ContainerStatus] | None = Field(
+        None,
+        alias="initContainerStatuses",
+        description="Statuses of init containers in this pod. The most recent successful non-restartable init container will have ready = true, the most recently started container will have startTime set. Each init container in the pod should have at most one status in this list, and all statuses should be for containers in the pod. However this is not enforced. If a status for a non-existent container is present in the list, or the list has duplicate names, the behavior of various Kubernetes components is not defined and those statuses might be ignored. More info: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-and-container-status",
+    )
+    message: str | None = Field(
+        None,
+        description="A human readable message indicating details about why the pod is in this condition.",
+    )
+    node_allocatable_resource_claim_statuses: list[NodeAllocatableResourceClaimStatus] | None = (
+        Field(
+            None,
+            alias="nodeAllocatableResourceClaimStatuses",
+            description='NodeAllocatableResourceClaimStatuses contains the status of node-allocatable resources that were allocated for this pod through DRA claims. This includes resources currently reported in v1.Node `status.allocatable` that are not extended resources (see https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#extended-resources). Examples include "cpu", "memory", "ephemeral-storage", and hugepages.',
+        )
+    )
+    nominated_node_name: str | None = Field(
+        None,
+        alias="nominatedNodeName",
+        description="nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled.",
+    )
+    observed_generation: int | None = Field(
+        None,
+        alias="observedGeneration",
+        description="If set, this represents the .metadata.generation that the pod status was set based upon. The PodObservedGenerationTracking feature gate must be enabled to use this field.",
+    )
+    phase: str | None = Field(
+        None,
+        description='The phase of a Pod is a simple, high-level summary of where the Pod is in its lifecycle. The conditions array, the reason and message fields, and the individual container status arrays contain more detail about the pod\'s status. There are five possible phase values:\n\nPending: The pod has been accepted by the Kubernetes system, but one or more of the container images has not been created. This includes time before being scheduled as well as time spent downloading images over the network, which could take a while. Running: The pod has been bound to a node, and all of the containers have been created. At least one container is still running, or is in the process of starting or restarting. Succeeded: All containers in the pod have terminated in success, and will not be restarted. Failed: All containers in the pod have terminated, and at least one container has terminated in failure. The container either exited with non-zero status or was terminated by the system. Unknown: For some reason the state of the pod could not be obtained, typically due to an error in communicating with the host of the pod.\n\nMore info: https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle#pod-phase\n\nPossible enum values:\n - `"Failed"` means that all containers in the pod have terminated, and at least one container has terminated in a failure (exited with a non-zero exit code or was stopped by the system).\n - `"Pending"` means the pod has been accepted by the system, but one or more of the containers has not been started. This includes time before being bound to a node, as well as time spent pulling images onto the host.\n - `"Running"` means the pod has been bound to a node and all of the containers have been started. At least one container is still running or is in the process of being restarted.\n - `"Succeeded"` means that all containers in the pod have voluntarily terminated with a container exit code of 0, and the system is not going to restart any of these containers.\n - `"Unknown"` means that for some reason the state of the pod could not be obtained, typically due to an error in communicating with the host of the pod. Deprecated: It isn\'t being set since 2015 (74da3b14b0c0f658b3bb8d2def5094686d0e9095)',
+    )
+    pod_ip: str | None = Field(
+        None,
+        alias="podIP",
+        description="podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+    )
+    pod_i_ps: list[PodIP] | None = Field(
+        None,
+        alias="podIPs",
+        description="podIPs holds the IP addresses allocated to the pod. If this field is specified, the 0th entry must match the podIP field. Pods may be allocated at most 1 value for each of IPv4 and IPv6. This list is empty if no IPs have been allocated yet.",
+    )
+    qos_class: str | None = Field(
+        None,
+        alias="qosClass",
+        description='The Quality of Service (QOS) classification assigned to the pod based on resource requirements See PodQOSClass type for available QOS classes More info: https://kubernetes.io/docs/concepts/workloads/pods/pod-qos/#quality-of-service-classes\n\nPossible enum values:\n - `"BestEffort"` is the BestEffort qos class.\n - `"Burstable"` is the Burstable qos class.\n - `"Guaranteed"` is the Guaranteed qos class.',
+    )
+    reason: str | None = Field(
+        None,
+        description="A brief CamelCase message indicating details about why the pod is in this state. e.g. 'Evicted'",
+    )
+    resize: str | None = Field(
+        None,
+        description='Status of resources resize desired for pod\'s containers. It is empty if no resources resize is pending. Any changes to container resources will automatically set this to "Proposed" Deprecated: Resize status is moved to two pod conditions PodResizePending and PodResizeInProgress. PodResizePending will track states where the spec has been resized, but the Kubelet has not yet allocated the resources. PodResizeInProgress will track in-progress resizes, and should be present whenever allocated resources != acknowledged resources.',
+    )
+    resource_claim_statuses: list[PodResourceClaimStatus] | None = Field(
+        None, alias="resourceClaimStatuses", description="Status of resource claims."
+    )
+    resources: ResourceRequirements | None = Field(
+        None,
+        description="Resources represents the compute resource requests and limits that have been applied at the pod level if pod-level requests or limits are set in PodSpec.Resources",
+    )
+    start_time: str | None = Field(
+        None,
+        alias="startTime",
+        description="RFC 3339 date and time at which the object was acknowledged by the Kubelet. This is before the Kubelet pulled the container image(s) for the pod.",
     )
 
 
@@ -4353,6 +4945,66 @@ class JobTemplateSpec(BaseModel):
     spec: JobSpec | None = Field(
         None,
         description="Specification of the desired behavior of the job. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status",
+    )
+
+
+class Pod(BaseModel):
+    """
+    Pod is a collection of containers that can run on a host. This resource is created by clients and scheduled onto hosts.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ObjectMeta | None = Field(
+        None,
+        description="Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    )
+    spec: PodSpec | None = Field(
+        None,
+        description="Specification of the desired behavior of the pod. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status",
+    )
+    status: PodStatus | None = Field(
+        None,
+        description="Most recently observed status of the pod. This data may not be up to date. Populated by the system. Read-only. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status",
+    )
+
+
+class PodList(BaseModel):
+    """
+    PodList is a list of Pods.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        populate_by_name=True,
+    )
+    api_version: str | None = Field(
+        None,
+        alias="apiVersion",
+        description="APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+    )
+    items: list[Pod] = Field(
+        ...,
+        description="List of pods. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md",
+    )
+    kind: str | None = Field(
+        None,
+        description="Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+    )
+    metadata: ListMeta | None = Field(
+        None,
+        description="Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
     )
 
 
