@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reactivejob_api import ReactiveJob, ReactiveJobRun, ReactiveJobStatus
+from reactivejob_api import ReactiveJob, ReactiveJobRun, ReactiveJobRunFailure, ReactiveJobStatus
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import (
     ANNOTATION_CONFIG_HASH,
@@ -28,6 +28,7 @@ from reactivejob_api.vocabulary import (
 
 from .config_refs import ConfigView
 from .desired import desired_job
+from .failure import describe
 from .history import adopted_run, new_run, updated
 from .kueue import NO_KUEUE, KueueView, queue_outcome
 from .naming import GC_FINALIZERS, template_hash
@@ -94,6 +95,9 @@ class Plan:
     # decide again with its template.
     fetch_template: bool = False
     adopt: tuple[str, ...] = ()  # Jobs with no controller (the Go operator's) to make ours
+    # Runs seen to fail by this decision: list their Pods (once) and decide again with what
+    # they say, before anything of the failure is written.
+    diagnose: tuple[str, ...] = ()
 
 
 def decide(
@@ -106,19 +110,21 @@ def decide(
     config: ConfigView | None = None,
     refused: str | None = None,
     kueue: KueueView = NO_KUEUE,
+    failures: Mapping[str, ReactiveJobRunFailure] | None = None,
 ) -> Plan:
     """What to do for ``reactive_job`` given its Jobs. ``template`` is its spec.jobTemplate as
     stored (None when only its hash, ``digest``, is known). ``config`` is what is known of the
     ConfigMaps and Secrets it references, when it opts in to config triggers. ``refused`` is
     the API server's answer when it refused the Job the last Plan created. ``kueue``: which
-    Jobs Kueue queues, and what their Workloads say.
+    Jobs Kueue queues, and what their Workloads say. ``failures``: what the Pods of the Jobs
+    a Plan asked to ``diagnose`` said, by Job name.
 
     ``jobs`` are those labelled with its uid: which of them are its runs is decided here, by
     their controller reference (``Claims``)."""
     claims = Claims.of(reactive_job, jobs)
     plan = _decide(reactive_job, template, claims.runs, now, digest=digest, config=config,
-                   refused=refused, kueue=kueue)  # fmt: skip
-    return _claimed(plan, reactive_job, claims, now)
+                   refused=refused, kueue=kueue, failures=failures or {})  # fmt: skip
+    return plan if plan.diagnose else _claimed(plan, reactive_job, claims, now)
 
 
 def _decide(
@@ -131,12 +137,13 @@ def _decide(
     config: ConfigView | None,
     refused: str | None,
     kueue: KueueView,
+    failures: Mapping[str, ReactiveJobRunFailure],
 ) -> Plan:
     own = meta(reactive_job)
     if digest is None:
         assert template is not None, "decide() needs the template or its hash"
         digest = template_hash(template)
-    seen = Seen.of(reactive_job, jobs, digest, now, config, kueue=kueue)
+    seen = Seen.of(reactive_job, jobs, digest, now, config, kueue=kueue, failures=failures)
     if own.deletion_timestamp:
         return _deleting(seen, own.finalizers or [])
     if refused is not None:
@@ -208,6 +215,7 @@ class Seen:
     pending_rerun: str | None  # requested and not yet handled
     config: ConfigView | None  # with config triggers only
     kueue: KueueView
+    failures: Mapping[str, ReactiveJobRunFailure]  # what failed runs' Pods said, just read
 
     @classmethod
     def of(
@@ -219,6 +227,7 @@ class Seen:
         config: ConfigView | None,
         *,
         kueue: KueueView,
+        failures: Mapping[str, ReactiveJobRunFailure],
     ) -> Seen:
         control = RunControl.of(reactive_job)
         previous = reactive_job.status
@@ -235,6 +244,7 @@ class Seen:
             pending_rerun=control.rerun if control.rerun != handled else None,
             config=config,
             kueue=kueue,
+            failures=failures,
         )
 
     @functools.cached_property  # read by several steps of one decision: made once
@@ -263,6 +273,12 @@ class Seen:
             and (self.config is None or _config_matches(self.config, self.config_of(job)))
         )
 
+    def failure_of(self, name: str) -> ReactiveJobRunFailure | None:
+        """What a failed run's Pods said: just read, else as recorded in its history entry."""
+        if name in self.failures:
+            return self.failures[name]
+        return next((e.failure for e in self.history if e.job_name == name), None)
+
     def config_of(self, job: Job) -> str | None:
         """The config hash a Job was made with: its annotation, else its run's record; None for
         a Job made before its ReactiveJob opted in (taken as made with today's config)."""
@@ -282,7 +298,7 @@ def _follow(seen: Seen, newest: Job) -> Plan:
     """The newest run exists: report it, start it when it is held and may run now, and tidy."""
     control, name = seen.control, name_of(newest)
     prune = pruned(seen.ordered, control)
-    outcome, resume = job_outcome(newest), None
+    outcome, resume = _said_why(seen, job_outcome(newest)), None
     if outcome.state is State.PROCESSING and seen.kueue.queued(newest):
         outcome = queue_outcome(newest, seen.kueue.workloads.get(name), outcome)
     replace: tuple[str, ...] = ()
@@ -398,7 +414,11 @@ def _plan(
     decided = dict.fromkeys((*prune, *replace), RunResult.CANCELLED)
     if resume is not None:
         decided[resume] = RunResult.RUNNING
-    history = updated(seen.history, seen.by_name, seen.now, decided=decided, added=added)
+    history = updated(seen.history, seen.by_name, seen.now, decided=decided, added=added,
+                      failures=seen.failures)  # fmt: skip
+    undiagnosed = _newly_failed(seen, history)
+    if undiagnosed:
+        return Plan(diagnose=undiagnosed)
     if adopt_config is not None:
         history = [
             e.model_copy(update={"config_hash": adopt_config[1]})
@@ -426,6 +446,32 @@ def _plan(
         events=(*events, *replaced, *warnings),
         requeue_after=None if settled else REQUEUE_RUNNING,
         finished=finished,
+    )
+
+
+def _said_why(seen: Seen, outcome: Outcome) -> Outcome:
+    """A failed run's outcome with what its Pods said, when they said anything."""
+    if outcome.state is not State.ERROR or outcome.current_job_name is None:
+        return outcome
+    failure = seen.failure_of(outcome.current_job_name)
+    said = describe(failure) if failure is not None else ""
+    if not said:
+        return outcome
+    message = f"{outcome.message}: {said}" if outcome.message else said
+    return dataclasses.replace(outcome, message=message)
+
+
+def _newly_failed(seen: Seen, history: Sequence[ReactiveJobRun]) -> tuple[str, ...]:
+    """Runs this decision records as failed whose Pods have not been read: each is read once,
+    when its failure is first seen (a failure recorded earlier is never read again)."""
+    before = {e.job_name: e.result for e in seen.history}
+    return tuple(
+        e.job_name
+        for e in history
+        if e.result == RunResult.FAILED
+        and before.get(e.job_name) != RunResult.FAILED
+        and e.job_name not in seen.failures
+        and e.job_name in seen.by_name
     )
 
 

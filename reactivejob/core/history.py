@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping, Sequence
 
-from reactivejob_api import ReactiveJobRun
+from reactivejob_api import ReactiveJobRun, ReactiveJobRunFailure
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import (
     ANNOTATION_CONFIG_HASH,
@@ -68,18 +68,24 @@ def updated(
     *,
     decided: Mapping[str, str] | None = None,
     added: ReactiveJobRun | None = None,
+    failures: Mapping[str, ReactiveJobRunFailure] | None = None,
 ) -> list[ReactiveJobRun]:
     """``history`` with ``added`` in front, each unfinished entry brought up to date with its
     Job, if it still exists; ``decided`` holds the results this reconcile brings about (a Job
-    resumed now runs, one deleted now is cancelled). Capped at MAX_HISTORY."""
+    resumed now runs, one deleted now is cancelled); ``failures``, what the Pods of runs that
+    fail now said. Capped at MAX_HISTORY."""
     entries = [added, *history] if added is not None else list(history)
-    return [_brought_up_to_date(e, jobs, decided or {}, now) for e in entries[:MAX_HISTORY]]
+    return [
+        _brought_up_to_date(e, jobs, decided or {}, failures or {}, now)
+        for e in entries[:MAX_HISTORY]
+    ]
 
 
 def _brought_up_to_date(
     entry: ReactiveJobRun,
     jobs: Mapping[str, Job],
     decided: Mapping[str, str],
+    failures: Mapping[str, ReactiveJobRunFailure],
     now: datetime.datetime,
 ) -> ReactiveJobRun:
     if entry.result not in _OPEN:
@@ -92,13 +98,16 @@ def _brought_up_to_date(
     result = observed
     if result is None or result == entry.result:
         return entry  # unchanged, or its Job is gone: as last seen
-    update: dict[str, str] = {"result": result}
+    update: dict[str, object] = {"result": result}
     if result not in (RunResult.CANCELLED, RunResult.WAITING) and not entry.start_time:
         update["start_time"] = (_started(job) if job is not None else None) or stamp(now)
     if result not in (RunResult.RUNNING, RunResult.WAITING):
         update["completion_time"] = (state.finished_at if state else None) or stamp(now)
         if state is not None and state.result is not None:  # the Job controller's words
             update |= {k: v for k, v in (("reason", state.reason), ("message", state.message)) if v}
+        failure = failures.get(entry.job_name)
+        if result == RunResult.FAILED and failure is not None and failure.pod:
+            update["failure"] = failure
     return entry.model_copy(update=update)
 
 

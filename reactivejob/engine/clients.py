@@ -17,6 +17,7 @@ from reactivejob_api.aio import (
     AsyncEventClient,
     AsyncJobClient,
     AsyncLeaseClient,
+    AsyncPodClient,
     AsyncSecretClient,
     AsyncWorkloadClient,
 )
@@ -47,6 +48,7 @@ class ApiClients:
         self.jobs = AsyncJobClient(connection, http=self.http)
         self.events = AsyncEventClient(connection, http=self.http)
         self.leases = AsyncLeaseClient(connection, http=self.http)
+        self.pods = AsyncPodClient(connection, http=self.http)  # a failed run's, listed once
         self.watching = WatchClients(connection, timeout)
 
     async def close(self) -> None:

@@ -23,10 +23,19 @@ from typing import Any, Literal
 
 from reactivejob.core.config_refs import ConfigView
 from reactivejob.core.decide import Plan, decide, release_orphans, still_current
+from reactivejob.core.failure import NOTHING_FOUND, diagnose
 from reactivejob.core.objects import meta, name_of
 from reactivejob.core.ownership import controller_of, owner_reference
 from reactivejob.core.status import same_status
-from reactivejob_api import AlreadyExists, ApiError, Invalid, NotFound, ReactiveJob
+from reactivejob_api import (
+    AlreadyExists,
+    ApiError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ReactiveJob,
+    ReactiveJobRunFailure,
+)
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import ANNOTATION_HELD, FINALIZER, LABEL_CONTROLLER_UID
 
@@ -44,6 +53,7 @@ log = logging.getLogger(__name__)
 EXPECTATION_RECHECK = 5.0  # safety net: the watch event for our write normally comes first
 CONFIG_SYNC_RECHECK = 1.0  # an opted-in object waits this long for its config caches' list
 EXPECTATION_TIMEOUT = 30.0  # an expectation the cache never meets (object gone) is dropped
+JOB_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"  # the job controller's Pod label
 
 
 class Expectations:
@@ -131,9 +141,12 @@ class Executor:
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         kueue = self.kueue.view(key[0], (name_of(j) for j in mine))
 
+        failures: dict[str, ReactiveJobRunFailure] = {}
+
         def decided(entry: CachedReactiveJob, refused: str | None = None) -> Plan:
             return decide(reactive_job, entry.template, mine, now, digest=entry.template_hash,
-                          config=config or None, refused=refused, kueue=kueue)  # fmt: skip
+                          config=config or None, refused=refused, kueue=kueue,
+                          failures=failures)  # fmt: skip
 
         plan = decided(entry)
         if plan.fetch_template:
@@ -146,6 +159,9 @@ class Executor:
             if meta(reactive_job).uid != uid:
                 return None  # replaced by a namesake: its own events bring it here
             plan = decided(entry)
+        if plan.diagnose:  # asked once per failed run (with the template, if it was fetched)
+            failures.update(await self._diagnose(key, plan.diagnose, mine))
+            plan = decided(entry)
         jobs = {name_of(j): j for j in owned}
         done = await self._execute(key, reactive_job, plan, jobs, orphans)
         if isinstance(done, Refused):  # decide() says what a refusal means
@@ -153,6 +169,27 @@ class Executor:
             done = await self._execute(key, reactive_job, plan, jobs, ())
         assert not isinstance(done, Refused), "a Plan made after a refusal creates nothing"
         return done
+
+    async def _diagnose(
+        self, key: Key, names: Sequence[str], jobs: Sequence[Job]
+    ) -> dict[str, ReactiveJobRunFailure]:
+        """What the Pods of each failed Job say: one LIST by its controller-uid label, and no
+        read of any log. A Job whose Pods cannot be listed (gone, or no right to) says nothing;
+        the run is reported with the Job's own words."""
+        uids = {name_of(j): meta(j).uid for j in jobs}
+        said: dict[str, ReactiveJobRunFailure] = {}
+        for name in names:
+            try:
+                pods = await self.clients.pods.list_json(
+                    key[0], label_selector=f"{JOB_CONTROLLER_UID}={uids[name]}"
+                )
+            except (NotFound, Forbidden) as error:
+                log.warning("%s/%s: cannot list the pods of failed job %s: %s", *key, name,
+                            error.reason)  # fmt: skip
+                said[name] = NOTHING_FOUND
+                continue
+            said[name] = diagnose(pods.get("items") or [])
+        return said
 
     def _config(self, key: Key, entry: CachedReactiveJob) -> ConfigView | Literal[False] | None:
         """What is known of the ConfigMaps and Secrets it reads (False: it does not opt in);

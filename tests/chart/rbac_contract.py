@@ -100,6 +100,9 @@ RECONCILING = (
     # EventRecorder posts events.k8s.io/v1 Events; kopf posts none (posting.loggers=False
     # and no kopf.event() call), so core v1 events get nothing.
     | grant("events.k8s.io", "events", ["create"])
+    # Executor._diagnose lists a failed run's Pods once (label-selected); get, as the issue
+    # names it, for a reader of one Pod. No watch: no Pod informer.
+    | grant("", "pods", ["get", "list"])
 )
 
 # With configTriggers.enabled only: ConfigCache lists and watches both kinds (get for a

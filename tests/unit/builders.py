@@ -2,7 +2,8 @@
 
 One ReactiveJob builder, ``rj()``, and one Job builder, ``job()``, each with the defaults the
 tests share: the ReactiveJob ``migrate`` in ``team-a`` (uid ``UID``) whose jobTemplate is
-``TEMPLATE`` (hash ``DIGEST``), decided at ``NOW``. Beside them the small readers of a Plan
+``TEMPLATE`` (hash ``DIGEST``), decided at ``NOW``; ``decided()``, decide() with the Pods of
+failed runs read as the executor reads them. Beside them the small readers of a Plan
 (``created``, ``conditions``, ``by_type``, ``history``) and ``true()``, a True Job condition.
 """
 
@@ -12,9 +13,10 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
-from reactivejob.core.decide import Plan
+from reactivejob.core.decide import Plan, decide
+from reactivejob.core.failure import NOTHING_FOUND
 from reactivejob.core.naming import template_hash
-from reactivejob_api import ReactiveJob, ReactiveJobStatus, vocabulary
+from reactivejob_api import ReactiveJob, ReactiveJobRunFailure, ReactiveJobStatus, vocabulary
 from reactivejob_api.models import Job
 from tests.samples import reactive_job, simple_template
 
@@ -127,6 +129,20 @@ def true(kind: str, reason: str | None = None, message: str | None = None) -> di
     if message is not None:
         condition["message"] = message
     return condition
+
+
+def decided(
+    *args: Any, pods_say: dict[str, ReactiveJobRunFailure] | None = None, **kwargs: Any
+) -> Plan:
+    """``decide()`` as the executor calls it: when the Plan asks what the Pods of failed runs
+    say, it is asked again with ``pods_say`` (by Job name; by default no Pod said anything)."""
+    plan = decide(*args, **kwargs)
+    if not plan.diagnose:
+        return plan
+    said = {name: (pods_say or {}).get(name, NOTHING_FOUND) for name in plan.diagnose}
+    again = decide(*args, failures=said, **kwargs)
+    assert not again.diagnose, "asked once per failed run"
+    return again
 
 
 def created(plan: Plan) -> Job:

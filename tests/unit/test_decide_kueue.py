@@ -15,7 +15,18 @@ from reactivejob.core.naming import template_hash
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import ANNOTATION_HELD, State
 from tests.samples import simple_template
-from tests.unit.builders import NOW, OLD, annotations_of, by_type, created, history, job, rj, true
+from tests.unit.builders import (
+    NOW,
+    OLD,
+    annotations_of,
+    by_type,
+    created,
+    decided,
+    history,
+    job,
+    rj,
+    true,
+)
 
 QUEUED_TEMPLATE = simple_template()
 QUEUED_TEMPLATE["metadata"] = {"labels": {QUEUE_NAME: "team-a", PRIORITY_CLASS: "low"}}
@@ -180,7 +191,7 @@ def test_failure_target_records_the_run_failed_at_once_but_forbid_still_waits() 
     )
     assert failing.status is not None
     failing.status.active = 1  # its last Pod is still terminating
-    plan = decide(rj(2), simple_template(), [failing], NOW)
+    plan = decided(rj(2), simple_template(), [failing], NOW)
     assert history(plan)[0]["result"] == "Failed"
     assert history(plan)[0]["reason"] == "BackoffLimitExceeded"
     assert plan.status is not None and plan.status.state == State.ERROR
@@ -220,7 +231,7 @@ def test_failed_indexes_and_the_job_controllers_reason_reach_status_event_and_hi
     failed.status.conditions[0].reason = "FailedIndexes"
     failed.status.conditions[0].message = "Job has failed indexes"
     failed.status.failed_indexes = "1,3-4"
-    plan = decide(rj(1), simple_template(), [failed], NOW)
+    plan = decided(rj(1), simple_template(), [failed], NOW)
     expected = "Job has failed indexes (failed indexes: 1,3-4)"
     assert by_type(plan.status)["Stalled"]["message"] == expected
     assert (history(plan)[0]["reason"], history(plan)[0]["message"]) == ("FailedIndexes", expected)

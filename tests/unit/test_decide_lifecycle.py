@@ -31,6 +31,7 @@ from tests.unit.builders import (
     by_type,
     conditions,
     created_name,
+    decided,
     job,
     rj,
     true,
@@ -102,11 +103,11 @@ def test_a_finished_run_is_a_field_of_the_plan_once(
 ) -> None:
     obj = rj()
     done = job(job_name("migrate", UID, 1), 1, state=finished)
-    plan = decide(obj, TEMPLATE, [done], NOW)
+    plan = decided(obj, TEMPLATE, [done], NOW)
     assert plan.finished == result
     assert [e.reason for e in plan.events] == [reason]
     obj.status = plan.status
-    assert decide(obj, TEMPLATE, [done], NOW).finished is None  # seen: not counted again
+    assert decided(obj, TEMPLATE, [done], NOW).finished is None  # seen: not counted again
 
 
 # --- which Job is current --------------------------------------------------------------------

@@ -13,7 +13,17 @@ from reactivejob.core.decide import Event, decide
 from reactivejob.core.status import same_status
 from reactivejob_api import ReactiveJobStatus
 from reactivejob_api.vocabulary import ConditionType
-from tests.unit.builders import NOW, NOW_WIRE, TEMPLATE, by_type, conditions, job, rj, true
+from tests.unit.builders import (
+    NOW,
+    NOW_WIRE,
+    TEMPLATE,
+    by_type,
+    conditions,
+    decided,
+    job,
+    rj,
+    true,
+)
 
 
 @pytest.mark.parametrize(
@@ -41,7 +51,7 @@ def test_status_mirrors_the_newest_job(
     newest = job(
         "migrate-abcde", 1, conditions=[true(c, f"{c}Reason", "m") for c in job_conditions]
     )
-    plan = decide(obj, TEMPLATE, [newest], NOW)
+    plan = decided(obj, TEMPLATE, [newest], NOW)
     assert plan.create is None
     assert plan.status is not None
     assert plan.status.state == state
@@ -52,7 +62,7 @@ def test_status_mirrors_the_newest_job(
         assert ready_condition.reason == f"{job_conditions[-1]}Reason"
         # Once the status says so, the same inputs give the same status and no new event.
         obj.status = plan.status
-        again = decide(obj, TEMPLATE, [newest], NOW + datetime.timedelta(minutes=1))
+        again = decided(obj, TEMPLATE, [newest], NOW + datetime.timedelta(minutes=1))
         assert again.status == plan.status
         assert again.events == ()
 
@@ -126,7 +136,7 @@ def test_a_finished_job_passes_its_reason_and_message_on(
     # Conditions that are not True (a resumed Job's Suspended=False) are passed over.
     resumed = {"type": "Suspended", "status": "False", "reason": "JobResumed"}
     newest = job("migrate-87phg", 1, conditions=[resumed, finished])
-    plan = decide(obj, TEMPLATE, [newest], NOW)
+    plan = decided(obj, TEMPLATE, [newest], NOW)
     assert plan.status is not None
     assert (plan.status.state, plan.status.current_job_name) == (state, "migrate-87phg")
     got = by_type(plan.status)
@@ -144,7 +154,7 @@ def test_a_finished_job_without_reason_or_message_gets_a_default_reason(
     kind: str, reason: str
 ) -> None:
     newest = job("migrate-87phg", 1, conditions=[true(kind)])
-    plan = decide(rj(), TEMPLATE, [newest], NOW)
+    plan = decided(rj(), TEMPLATE, [newest], NOW)
     for condition in by_type(plan.status).values():
         assert (condition["reason"], condition["message"]) == (reason, "")
 
@@ -165,7 +175,7 @@ def test_timestamps_follow_kubernetes_condition_conventions() -> None:
     # A new status: both move.
     obj.status = running.status
     done_job = job("migrate-87phg", 1, conditions=[true("Complete", "R")])
-    done = decide(obj, TEMPLATE, [done_job], t2)
+    done = decided(obj, TEMPLATE, [done_job], t2)
     assert by_type(done.status)[ConditionType.READY]["lastTransitionTime"] == t2_wire
     assert by_type(done.status)[ConditionType.READY]["lastUpdateTime"] == t2_wire
 

@@ -22,10 +22,11 @@ import yaml
 
 from reactivejob.core.config_refs import ConfigView, config_view, references
 from reactivejob.core.decide import Plan, decide
+from reactivejob.core.failure import diagnose
 from reactivejob.core.kueue import NO_KUEUE, QUEUE_NAME, Admission, KueueView
 from reactivejob.core.objects import stamp
 from reactivejob.engine.config_cache import TRIGGERS_OFF
-from reactivejob_api import ReactiveJob
+from reactivejob_api import ReactiveJob, ReactiveJobRunFailure
 from reactivejob_api.models import Job
 from reactivejob_api.vocabulary import FINALIZER
 from testbed import binaries
@@ -97,17 +98,24 @@ class Cluster:
         }
         self.jobs: dict[str, dict[str, Any]] = {}
         self.kueue = NO_KUEUE
+        self.pods: dict[str, list[dict[str, Any]]] = {}  # by Job name, as the API lists them
 
     def reconcile(self, now: datetime.datetime, config: ConfigView | None = None) -> Plan:
-        plan = decide(
-            ReactiveJob.model_validate(self.body),
-            self.body["spec"]["jobTemplate"],
-            [Job.model_validate(j) for j in self.jobs.values()],
-            now,
-            config=config,
-            kueue=self.kueue,
-        )
-        assert not plan.fetch_template
+        def decided(failures: dict[str, ReactiveJobRunFailure] | None = None) -> Plan:
+            return decide(
+                ReactiveJob.model_validate(self.body),
+                self.body["spec"]["jobTemplate"],
+                [Job.model_validate(j) for j in self.jobs.values()],
+                now,
+                config=config,
+                kueue=self.kueue,
+                failures=failures,
+            )
+
+        plan = decided()
+        if plan.diagnose:  # as the executor does: one LIST of each failed Job's Pods
+            plan = decided({n: diagnose(self.pods.get(n, [])) for n in plan.diagnose})
+        assert not plan.fetch_template and not plan.diagnose
         if plan.add_finalizer:
             self.body["metadata"].setdefault("finalizers", []).append(FINALIZER)
         if plan.create is not None:
@@ -156,8 +164,20 @@ class Cluster:
                 _job_condition(now, "Failed", "BackoffLimitExceeded"),
             ],
         }
+        ended = {"exitCode": 3, "reason": "Error", "finishedAt": stamp(now),
+                 "message": 'relation "accounts" does not exist\n'}  # fmt: skip
+        self.pods[name] = [{
+            "metadata": {"name": f"{name}-x7k2p"},
+            "status": {"phase": "Failed", "containerStatuses": [
+                {"name": "migrate", "state": {"terminated": ended}},
+            ]},
+        }]  # fmt: skip
 
 
+WHY_IT_FAILED = (  # the Job controller's words, then its failed Pod's
+    "Job has reached the specified backoff limit: container migrate of pod migrate-rn8xz-x7k2p "
+    'exited with code 3 (Error): relation "accounts" does not exist'
+)
 _JOB_MESSAGES = {  # the Job controller's own (Kubernetes 1.31+)
     "CompletionsReached": "Reached expected number of succeeded pods",
     "BackoffLimitExceeded": "Job has reached the specified backoff limit",
@@ -464,10 +484,10 @@ def kstatus(obj: dict[str, Any]) -> tuple[str, str]:
 KSTATUS_EXPECTED = {
     "healthy.yaml": ("Current", "Resource is Ready"),
     "progressing.yaml": ("InProgress", "waiting for job migrate-rn8xz to complete"),
-    "degraded.yaml": ("Failed", "Job has reached the specified backoff limit"),
+    "degraded.yaml": ("Failed", WHY_IT_FAILED),
     "suspended.yaml": ("InProgress", "generation 3 is held: spec.suspend is true"),
     "suspended-no-held-change.yaml": ("Current", "Resource is Ready"),
-    "suspended-after-failure.yaml": ("Failed", "Job has reached the specified backoff limit"),
+    "suspended-after-failure.yaml": ("Failed", WHY_IT_FAILED),
     "waiting-for-previous-run.yaml": (
         "InProgress",
         "job migrate-d9rs9 waits for migrate-rn8xz to finish (concurrencyPolicy Forbid)",

@@ -25,6 +25,7 @@ from tests.unit.builders import (
     annotations_of,
     conditions,
     created,
+    decided,
     history,
     job,
     rj,
@@ -278,7 +279,7 @@ def test_a_finished_run_gets_its_result_and_times_from_its_job() -> None:
         "observedGeneration": 2,
         "history": [entry.model_dump(by_alias=True, exclude_none=True)],
     }
-    plan = decide(rj(2, status=status), TEMPLATE, [job("migrate-abcde", 2, state="Failed")], NOW)
+    plan = decided(rj(2, status=status), TEMPLATE, [job("migrate-abcde", 2, state="Failed")], NOW)
     assert history(plan) == [
         {"jobName": "migrate-abcde", "generation": 2, "templateHash": DIGEST, "cause": "Created",
          "startTime": "2026-11-26T11:00:00Z", "completionTime": "2026-11-26T11:00:09Z",
