@@ -31,7 +31,7 @@ from .metrics import EVENTS_DROPPED
 log = logging.getLogger(__name__)
 
 REPORTING_CONTROLLER = "batch.cs.sap.com/reactivejob-operator"
-_NOTE_LIMIT = 1024  # the API server rejects longer notes
+_NOTE_LIMIT = 1024  # bytes: the API server rejects longer notes
 _QUEUE_LIMIT = 1000
 _SERIES_KEPT = 4096  # happenings remembered for aggregation, least recently seen dropped first
 _SERIES_WINDOW = 600.0  # seconds; client-go's event cache keeps a series this long too
@@ -97,7 +97,8 @@ class EventRecorder:
                 log.warning("could not post event %s: %r", happening.reason, error)
 
     async def _post(self, target: dict[str, Any], happening: Happening) -> None:
-        note = happening.message[:_NOTE_LIMIT]
+        # Bytes, not characters, and never half a character: a termination message may be UTF-8.
+        note = happening.message.encode()[:_NOTE_LIMIT].decode(errors="ignore")
         key = (target["uid"], happening.type, happening.reason, note)
         now = stamp(self._clock.now(), micro=True)
         series = self._series.get(key)

@@ -77,3 +77,12 @@ def test_a_series_whose_event_the_server_removed_starts_a_new_event() -> None:
     second = events.created[1].metadata
     assert second is not None and events.patches == [(second.name, events.patches[0][1])]
     assert events.patches[0][1]["series"]["count"] == 2  # the new series goes on counting
+
+
+def test_a_long_note_is_cut_to_the_servers_1024_bytes_never_inside_a_character() -> None:
+    events, clock = FakeEvents(), FakeClock()
+    said = "Job migrate-x: BackoffLimitExceeded: " + "é" * 600  # 1237 bytes of UTF-8
+    post(events, clock, [Happening("Warning", "JobFailed", said)])
+    note = events.created[0].note
+    assert note is not None and said.startswith(note)
+    assert 1023 <= len(note.encode()) <= 1024
