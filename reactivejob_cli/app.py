@@ -33,6 +33,8 @@ from reactivejob_api import (
 from reactivejob_api.vocabulary import ANNOTATION_RERUN
 from typedkube.runs import ready_condition
 
+from .logs import LogReader, containers_of, pods_of_run, prefixed, run_of
+
 
 class Exit(enum.IntEnum):
     OK = 0
@@ -235,6 +237,46 @@ def status(target: Target, name: str, output: str | None) -> int:
     for label, value in lines:
         click.echo(f"{label + ':':<12}{value}")
     return Exit.OK
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--run", "job", help="The Job of a past run (see `history`); default: the current.")
+@click.option("-f", "--follow", is_flag=True, help="Follow the log of the run's newest Pod.")
+@click.option("--previous", is_flag=True, help="The log of each container's previous instance.")
+@pass_target
+def logs(target: Target, name: str, job: str | None, follow: bool, previous: bool) -> int:
+    """The logs of NAME's current run (or of --run JOB), every Pod's, through the API server.
+    They last as long as the Pods: the Job's TTL and the history limits remove them."""
+    status = target.client.get_json(name, target.namespace).get("status") or {}
+    run = run_of(status, job)
+    if run is None:
+        asked = f"no run with job {job}" if job else "no run yet"
+        click.echo(f"error: reactivejob {name} has {asked}", err=True)
+        return Exit.NOT_FOUND
+    connection = target.client.connection
+    pods = pods_of_run(connection, target.namespace, run)
+    if follow:
+        pods = pods[-1:]  # kubectl logs job/... -f follows one Pod too
+    if not pods:
+        click.echo(f"error: job {run} has no pods (they go with the job)", err=True)
+        return Exit.NOT_FOUND
+    prefix, reader, code = prefixed(pods), LogReader(connection), Exit.OK
+    try:
+        for pod in pods:
+            pod_name = pod["metadata"]["name"]
+            for container in containers_of(pod):
+                label = f"[pod/{pod_name}/{container}] " if prefix else ""
+                try:
+                    for line in reader.lines(target.namespace, pod_name, container,
+                                             follow=follow, previous=previous):  # fmt: skip
+                        click.echo(f"{label}{line}")
+                except ApiError as error:  # not started yet, or no previous instance
+                    click.echo(f"error: {pod_name}/{container}: {error.message}", err=True)
+                    code = Exit.API_ERROR
+    finally:
+        reader.close()
+    return code
 
 
 def _cause(run: Mapping[str, Any]) -> str:

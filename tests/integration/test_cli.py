@@ -63,6 +63,27 @@ def test_wait_exits_0_on_success_1_on_failure_2_on_timeout(
     assert json.loads(as_json.stdout)["status"]["state"] == "Ready"
 
 
+def test_logs_says_when_there_is_no_run_or_no_pod_to_read(
+    cluster: Cluster, control_plane: ControlPlane
+) -> None:
+    """No Pod runs on this tier (the real node reads real logs): what `logs` says without one."""
+    held = reactive_job("held", template())
+    held["spec"]["suspend"] = True
+    cluster.create(held)
+    cluster.wait_state("held", "Suspended")
+    none = run(control_plane, cluster, "logs", "held")
+    assert (none.returncode, none.stdout) == (3, "")
+    assert "reactivejob held has no run yet" in none.stderr
+    cluster.create(reactive_job("done", template()))
+    job = cluster.wait_state("done", "Ready")["status"]["currentJobName"]
+    podless = run(control_plane, cluster, "logs", "done")
+    assert podless.returncode == 3 and f"job {job} has no pods" in podless.stderr
+    other = run(control_plane, cluster, "logs", "done", "--run", "someone-elses")
+    assert other.returncode == 3 and "has no run with job someone-elses" in other.stderr
+    missing = run(control_plane, cluster, "logs", "nothing")
+    assert missing.returncode == 3 and "NotFound" in missing.stderr
+
+
 def test_rerun_waits_and_history_and_status_show_it(
     cluster: Cluster, control_plane: ControlPlane
 ) -> None:
