@@ -7,6 +7,8 @@ test errors with the reason. The host is put back when the session ends, Pods fi
 
 from __future__ import annotations
 
+import hashlib
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -138,7 +140,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture
 def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> str:
-    name: str = request.node.name.replace("_", "-").lower()[:50].strip("-")
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    if len(name) > 50:  # kept unique: parametrized tests share a long prefix
+        name = f"{name[:43].strip('-')}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
     client.CoreV1Api(kube).create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=name))
     )

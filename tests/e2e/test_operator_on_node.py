@@ -89,7 +89,10 @@ def test_jobs_run_real_pods_and_report_the_job_controllers_reasons(cluster: Clus
     assert kinds.index("FailureTarget") < kinds.index("Failed")
     run = failed["status"]["history"][0]
     assert (run["result"], run["reason"]) == ("Failed", "BackoffLimitExceeded"), run
-    assert run["message"] == stalled["message"]
+    # The Job's words, then its failed Pod's (tests/e2e/test_failures_on_node.py has more).
+    assert stalled["message"] == f"{run['message']}: container run of pod " + (
+        f"{run['failure']['pod']} exited with code 3 (Error)"
+    )
 
     # A changed template runs a new Pod.
     cluster.patch("ok", {"spec": {"jobTemplate": busybox("echo again")}})
@@ -136,9 +139,10 @@ def test_an_indexed_job_that_fails_some_indexes_names_them(cluster: Cluster) -> 
     failed = cluster.wait_state("indexed", "Error", timeout=120)
     stalled = conditions(failed)["Stalled"]
     assert stalled["reason"] == "FailedIndexes", stalled
-    assert stalled["message"].endswith("(failed indexes: 1)"), stalled
     run = failed["status"]["history"][0]
-    assert (run["reason"], run["message"]) == ("FailedIndexes", stalled["message"])
+    assert run["reason"] == "FailedIndexes" and run["message"].endswith("(failed indexes: 1)")
+    assert stalled["message"].startswith(run["message"]), stalled
+    assert run["failure"]["exitCode"] == 7, run  # the Pod of index 1
     job = cluster.job(failed["status"]["currentJobName"])
     assert job is not None and job["status"]["failedIndexes"] == "1"
     assert job["status"]["succeeded"] == 2
