@@ -36,9 +36,25 @@ TIMINGS: dict[str, float] = {}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/e2e/" in str(item.path):
-            item.add_marker(pytest.mark.e2e)
+    """The tier's order, whatever its files are called: the host test first (it brings up
+    nodes of its own, and one node runs per machine), then the operator's tests, then Kueue's
+    (once they run, Kueue's webhooks are live), and `helm uninstall` last; each group in its
+    files' order."""
+    where = [i for i, item in enumerate(items) if "tests/e2e/" in str(item.path)]
+    for i in where:
+        items[i].add_marker(pytest.mark.e2e)
+    tier = sorted((items[i] for i in where), key=_rank)  # stable: keeps the order within ranks
+    for i, item in zip(where, tier, strict=True):
+        items[i] = item
+
+
+def _rank(item: pytest.Item) -> int:
+    name = item.path.name
+    if name == "test_host_lifecycle.py":
+        return 0
+    if name == "test_uninstall.py":
+        return 3
+    return 2 if "kueue" in name else 1
 
 
 @pytest.fixture(scope="package")

@@ -89,7 +89,7 @@ def test_jobs_run_real_pods_and_report_the_job_controllers_reasons(cluster: Clus
     assert kinds.index("FailureTarget") < kinds.index("Failed")
     run = failed["status"]["history"][0]
     assert (run["result"], run["reason"]) == ("Failed", "BackoffLimitExceeded"), run
-    # The Job's words, then its failed Pod's (tests/e2e/test_failures_on_node.py has more).
+    # The Job's words, then its failed Pod's (tests/e2e/test_jobs_that_fail_on_node.py has more).
     assert stalled["message"] == f"{run['message']}: container run of pod " + (
         f"{run['failure']['pod']} exited with code 3 (Error)"
     )
