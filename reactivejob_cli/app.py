@@ -33,7 +33,7 @@ from reactivejob_api import (
 from reactivejob_api.vocabulary import ANNOTATION_RERUN
 from typedkube.runs import ready_condition
 
-from .logs import LogReader, containers_of, pods_of_run, prefixed, run_of
+from .logs import RunLogs, containers_of, prefixed, run_of
 
 
 class Exit(enum.IntEnum):
@@ -254,15 +254,15 @@ def logs(target: Target, name: str, job: str | None, follow: bool, previous: boo
         asked = f"no run with job {job}" if job else "no run yet"
         click.echo(f"error: reactivejob {name} has {asked}", err=True)
         return Exit.NOT_FOUND
-    connection = target.client.connection
-    pods = pods_of_run(connection, target.namespace, run)
-    if follow:
-        pods = pods[-1:]  # kubectl logs job/... -f follows one Pod too
-    if not pods:
-        click.echo(f"error: job {run} has no pods (they go with the job)", err=True)
-        return Exit.NOT_FOUND
-    prefix, reader, code = prefixed(pods), LogReader(connection), Exit.OK
+    reader, code = RunLogs(target.client.connection), Exit.OK
     try:
+        pods = reader.pods_of(target.namespace, run)
+        if follow:
+            pods = pods[-1:]  # kubectl logs job/... -f follows one Pod too
+        if not pods:
+            click.echo(f"error: job {run} has no pods (they go with the job)", err=True)
+            return Exit.NOT_FOUND
+        prefix = prefixed(pods)
         for pod in pods:
             pod_name = pod["metadata"]["name"]
             for container in containers_of(pod):

@@ -20,14 +20,6 @@ from typedkube.wire import error_for
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
-def pods_of_run(connection: Connection, namespace: str, job: str) -> list[dict[str, Any]]:
-    """The run's Pods, oldest first (one LIST by the job controller's label)."""
-    with PodClient(connection) as pods:
-        listed = pods.list_json(namespace, label_selector=f"{JOB_NAME_LABEL}={job}")
-    items: list[dict[str, Any]] = listed.get("items") or []
-    return sorted(items, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""))
-
-
 def containers_of(pod: Mapping[str, Any]) -> list[str]:
     spec = pod.get("spec") or {}
     return [c["name"] for c in (*(spec.get("initContainers") or []), *spec["containers"])]
@@ -42,16 +34,23 @@ def run_of(status: Mapping[str, Any], job: str | None) -> str | None:
     return job if job in runs or job == status.get("currentJobName") else None
 
 
-class LogReader:
-    """Streams container logs over one HTTP client; ``follow`` waits for more until the
+class RunLogs:
+    """A run's Pods and their logs over one HTTP client; ``follow`` waits for more until the
     container ends (no read timeout then)."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.http = client_for(connection)
+        self.pods = PodClient(connection, http=self.http)
 
     def close(self) -> None:
         self.http.close()
+
+    def pods_of(self, namespace: str, job: str) -> list[dict[str, Any]]:
+        """The run's Pods, oldest first (one LIST by the job controller's label)."""
+        listed = self.pods.list_json(namespace, label_selector=f"{JOB_NAME_LABEL}={job}")
+        items: list[dict[str, Any]] = listed.get("items") or []
+        return sorted(items, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""))
 
     def lines(
         self, namespace: str, pod: str, container: str, *, follow: bool, previous: bool

@@ -37,11 +37,16 @@ def describe(failure: ReactiveJobRunFailure) -> str:
     return f"{said}: {failure.message}" if failure.message else said
 
 
+def within_bytes(text: str, limit: int) -> str:
+    """The first ``limit`` bytes of ``text`` as UTF-8, never half a character."""
+    return text.encode()[:limit].decode(errors="ignore")
+
+
 def escaped(text: str, limit: int = MESSAGE_LIMIT) -> str:
     """The first ``limit`` bytes of ``text`` (never half a character), with control characters
     written as escapes, so a message stays one line and cannot forge log or terminal output.
     Trailing white space (the last line's newline) is dropped."""
-    cut = text.encode()[:limit].decode(errors="ignore").rstrip()
+    cut = within_bytes(text, limit).rstrip()
     out = []
     for char in cut:
         code = ord(char)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reactivejob.core.decide import Event as Happening
+from reactivejob.core.failure import within_bytes
 from reactivejob.core.objects import stamp
 from reactivejob_api import API_VERSION, KIND, ApiError, NotFound, ReactiveJob
 from reactivejob_api.aio import AsyncEventClient
@@ -97,8 +98,8 @@ class EventRecorder:
                 log.warning("could not post event %s: %r", happening.reason, error)
 
     async def _post(self, target: dict[str, Any], happening: Happening) -> None:
-        # Bytes, not characters, and never half a character: a termination message may be UTF-8.
-        note = happening.message.encode()[:_NOTE_LIMIT].decode(errors="ignore")
+        # Bytes, not characters: a quoted termination message may be UTF-8.
+        note = within_bytes(happening.message, _NOTE_LIMIT)
         key = (target["uid"], happening.type, happening.reason, note)
         now = stamp(self._clock.now(), micro=True)
         series = self._series.get(key)
