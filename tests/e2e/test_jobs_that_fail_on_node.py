@@ -109,7 +109,7 @@ def test_a_failed_run_says_which_container_failed_and_why(
     assert stalled["reason"] == failing.job_reason
     assert stalled["message"].startswith(run["message"] + ": container run of pod "), stalled
     assert failing.said in stalled["message"]
-    (event,) = [e for e in cluster.events(case) if e["reason"] == "JobFailed"]
+    (event,) = cluster.wait_events(case, "JobFailed")
     assert event["message"] == f"Job {job}: {failing.job_reason}: {stalled['message']}"[:1024]
 
     waited = kubectl_reactivejob(node.control_plane, cluster, "wait", case, "--timeout", "10")

@@ -146,7 +146,7 @@ def test_an_indexed_job_that_fails_some_indexes_names_them(cluster: Cluster) -> 
     job = cluster.job(failed["status"]["currentJobName"])
     assert job is not None and job["status"]["failedIndexes"] == "1"
     assert job["status"]["succeeded"] == 2
-    (event,) = [e for e in cluster.events("indexed") if e["reason"] == "JobFailed"]
+    (event,) = cluster.wait_events("indexed", "JobFailed")
     assert "failed indexes: 1" in event["message"]
 
 

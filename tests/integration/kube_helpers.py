@@ -100,6 +100,15 @@ class Cluster:
         events: list[dict[str, Any]] = as_json(listed, self.api)["items"]
         return events
 
+    def wait_events(self, name: str, reason: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The Events of ``reason`` on ``name``, once there is one: the operator posts Events
+        from a queue, after the status write a test may already have seen."""
+        return eventually(
+            lambda: [e for e in self.events(name) if e["reason"] == reason] or None,
+            timeout,
+            f"a {reason} event on {name}",
+        )
+
     def wait_state(self, name: str, state: str, timeout: float = 30.0) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
             obj = self.get(name)
